@@ -1,0 +1,14 @@
+/* tapegrad: reverse-mode automatic differentiation on a dynamic tape.
+ * The one header to include. */
+#ifndef TAPEGRAD_H
+#define TAPEGRAD_H
+
+#include "tapegrad/error.h"
+#include "tapegrad/rng.h"
+#include "tapegrad/tensor.h"
+#include "tapegrad/tape.h"
+#include "tapegrad/ops.h"
+
+#define TG_VERSION "0.1.0"
+
+#endif

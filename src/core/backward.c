@@ -1,0 +1,205 @@
+/* The reverse sweep. Recording order is a topological order, so the sweep
+ * walks the nodes from the last to the first: by the time it reaches a node,
+ * every consumer of the node's output (all recorded later) has already sent
+ * its share of the gradient. */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "../kernels/kernels.h"
+#include "internal.h"
+
+/* Pass ids are unique across all tapes, because a heap tensor (a parameter)
+ * may be used on several tapes; a tensor's pass_grad counts only when its
+ * pass_id is the current pass. This makes clearing gradients between passes
+ * free. */
+static _Atomic uint64_t next_pass = 1;
+
+typedef struct leaf_link {
+  tg_tensor *t;
+  struct leaf_link *next;
+} leaf_link;
+
+typedef struct sweep {
+  tg_tape *tp;
+  const char *fname;
+  uint64_t pass;
+  leaf_link *leaves; /* leaves reached, for tg_backward */
+} sweep;
+
+static bool has_grad(const sweep *s, const tg_tensor *t) {
+  return t->pass_id == s->pass && t->pass_grad;
+}
+
+/* Adds g to t's gradient for this pass, summing g back over broadcast axes
+ * first. */
+static bool accumulate(sweep *s, tg_tensor *t, tg_tensor *g) {
+  tg_tape *tp = s->tp;
+  if (g->dtype != t->dtype) {
+    tg__fail(tp, TG_ERR_DTYPE, "%s: gradient for a %s tensor has dtype %s",
+             s->fname, tg_dtype_name(t->dtype), tg_dtype_name(g->dtype));
+    return false;
+  }
+  if (!tg__same_shape(g, t)) {
+    g = tg_sum_to(tp, g, t->ndim, t->shape); /* names the shapes on error */
+    if (!g) return false;
+  }
+  if (!has_grad(s, t)) {
+    t->pass_grad = g;
+    t->pass_id = s->pass;
+    if (!t->node) {
+      leaf_link *l = tg__arena_alloc(&tp->arena, sizeof *l);
+      if (!l) {
+        tg__fail(tp, TG_ERR_NOMEM, "%s: out of memory", s->fname);
+        return false;
+      }
+      l->t = t;
+      l->next = s->leaves;
+      s->leaves = l;
+    }
+    return true;
+  }
+  tg_tensor *sum = tg_add(tp, t->pass_grad, g);
+  if (!sum) return false;
+  t->pass_grad = sum;
+  return true;
+}
+
+/* Adds the gradient values g into the persistent buffer t->grad. */
+static bool deposit(tg_tape *tp, const char *fname, tg_tensor *t,
+                    const tg_tensor *g) {
+  if (!t->grad) {
+    tg_tensor *buf = (t->flags & TG_FLAG_HEAP)
+                         ? tg_tensor_new(tp, t->dtype, t->ndim, t->shape)
+                         : tg__new_tensor(tp, fname, t->dtype, t->ndim, t->shape);
+    if (!buf) return false;
+    tg_k_copy(t->dtype, t->ndim, t->shape, buf->data, NULL, g->data,
+              g->strides);
+    t->grad = buf;
+    return true;
+  }
+  tg_k_binary(TG_K_ADD, t->dtype, t->ndim, t->shape, t->grad->data,
+              t->grad->strides, t->grad->data, t->grad->strides, g->data,
+              g->strides);
+  return true;
+}
+
+static tg_status run(tg_tape *tp, const char *fname, int n_out,
+                     tg_tensor *const *outputs, tg_tensor *const *seeds,
+                     bool create_graph, bool to_buffers) {
+  char b1[96], b2[96];
+  if (n_out <= 0 || !outputs) {
+    tg__fail(tp, TG_ERR_ARG, "%s: no outputs given", fname);
+    return tp->err;
+  }
+  tg_node *start = NULL;
+  for (int j = 0; j < n_out; j++) {
+    tg_tensor *y = outputs[j];
+    if (!y) {
+      tg__fail(tp, TG_ERR_NULL, "%s: output #%d is NULL", fname, j + 1);
+      return tp->err;
+    }
+    if (!y->requires_grad) {
+      tg__fail(tp, TG_ERR_STATE, "%s: output #%d does not require a gradient "
+               "(nothing it depends on requires one, or it was made in "
+               "no-grad mode)", fname, j + 1);
+      return tp->err;
+    }
+    const tg_tensor *seed = seeds ? seeds[j] : NULL;
+    if (seed && (seed->dtype != y->dtype || !tg__same_shape(seed, y))) {
+      tg__fail(tp, TG_ERR_SHAPE, "%s: seed #%d is %s %s but output is %s %s",
+               fname, j + 1, tg_shape_str(seed, b1, sizeof b1),
+               tg_dtype_name(seed->dtype), tg_shape_str(y, b2, sizeof b2),
+               tg_dtype_name(y->dtype));
+      return tp->err;
+    }
+    if (!seed && y->numel != 1) {
+      tg__fail(tp, TG_ERR_SHAPE, "%s: output #%d has shape %s; give a seed "
+               "gradient for an output with more than one element", fname,
+               j + 1, tg_shape_str(y, b1, sizeof b1));
+      return tp->err;
+    }
+    if (y->node && (!start || y->node->index > start->index)) start = y->node;
+  }
+
+  sweep s = {tp, fname, atomic_fetch_add(&next_pass, 1), NULL};
+  bool prev_mode = tg_set_grad_enabled(tp, create_graph);
+  tg_status st = TG_OK;
+  tg_status err_before = tp->err;
+  for (int j = 0; j < n_out && st == TG_OK; j++) {
+    tg_tensor *seed = seeds ? seeds[j] : NULL;
+    if (!seed) seed = tg_ones(tp, outputs[j]->dtype, outputs[j]->ndim,
+                              outputs[j]->shape);
+    if (!seed || !accumulate(&s, outputs[j], seed)) st = TG_ERR_NOMEM;
+  }
+  for (tg_node *n = start; n && st == TG_OK; n = n->prev) {
+    tg_tensor *out = n->out;
+    if (!has_grad(&s, out)) continue; /* not on a path to the outputs */
+    tg_tensor *g = out->pass_grad;
+    if (to_buffers && (out->flags & TG_FLAG_RETAIN_GRAD) &&
+        !deposit(tp, fname, out, g))
+      break;
+    tg_tensor *gin[TG_MAX_INPUTS] = {NULL};
+    n->op->backward(tp, n, g, gin);
+    if (tp->err != err_before) break;
+    for (int i = 0; i < n->n_inputs; i++) {
+      if (!tg__needs_grad(n, i) || !gin[i]) continue;
+      if (!accumulate(&s, n->inputs[i], gin[i])) break;
+    }
+  }
+  if (to_buffers && tp->err == err_before) {
+    for (leaf_link *l = s.leaves; l; l = l->next)
+      if (!deposit(tp, fname, l->t, l->t->pass_grad)) break;
+  }
+  tg_set_grad_enabled(tp, prev_mode);
+  if (tp->err != err_before) return tp->err ? tp->err : TG_ERR_STATE;
+  /* Remember the pass for tg_grad to read the results. */
+  tp->pass = s.pass;
+  return TG_OK;
+}
+
+tg_status tg_backward(tg_tape *tp, tg_tensor *y) {
+  if (!tp) return TG_ERR_NULL;
+  return run(tp, "tg_backward", 1, &y, NULL, false, true);
+}
+
+tg_status tg_backward_seed(tg_tape *tp, tg_tensor *y, const tg_tensor *seed) {
+  if (!tp) return TG_ERR_NULL;
+  if (!seed) {
+    tg__fail(tp, TG_ERR_NULL, "tg_backward_seed: seed is NULL");
+    return tp->err;
+  }
+  tg_tensor *sd = (tg_tensor *)seed; /* only read */
+  return run(tp, "tg_backward_seed", 1, &y, &sd, false, true);
+}
+
+tg_status tg_grad(tg_tape *tp, int n_outputs, tg_tensor *const *outputs,
+                  tg_tensor *const *seeds, int n_inputs,
+                  tg_tensor *const *inputs, tg_tensor **grads,
+                  bool create_graph) {
+  if (!tp) return TG_ERR_NULL;
+  if (n_inputs <= 0 || !inputs || !grads) {
+    tg__fail(tp, TG_ERR_ARG, "tg_grad: no inputs or no place for the "
+             "gradients");
+    return tp->err;
+  }
+  for (int i = 0; i < n_inputs; i++) {
+    grads[i] = NULL;
+    if (!inputs[i]) {
+      tg__fail(tp, TG_ERR_NULL, "tg_grad: input #%d is NULL", i + 1);
+      return tp->err;
+    }
+  }
+  tg_status st = run(tp, "tg_grad", n_outputs, outputs, seeds, create_graph,
+                     false);
+  if (st != TG_OK) return st;
+  for (int i = 0; i < n_inputs; i++) {
+    tg_tensor *x = inputs[i];
+    if (x->pass_id == tp->pass && x->pass_grad) {
+      grads[i] = x->pass_grad;
+    } else {
+      grads[i] = tg_zeros(tp, x->dtype, x->ndim, x->shape);
+      if (!grads[i]) return tp->err;
+    }
+  }
+  return TG_OK;
+}

@@ -1,0 +1,126 @@
+/* tapegrad internals shared by src/core and src/ops (not installed). */
+#ifndef TG_INTERNAL_H
+#define TG_INTERNAL_H
+
+#include "tapegrad.h"
+
+/* tensor flags */
+enum {
+  TG_FLAG_HEAP = 1u << 0,        /* struct and data on the heap (persistent) */
+  TG_FLAG_RETAIN_GRAD = 1u << 1, /* keep an intermediate's gradient */
+  TG_FLAG_VIEW = 1u << 2         /* shares another tensor's storage */
+};
+
+/* --- allocation: every heap allocation of the library goes through here -- */
+
+void *tg__malloc(size_t size);
+void *tg__aligned_alloc(size_t size); /* 64-byte aligned, free with tg__free */
+void tg__free(void *p);
+
+/* --- arena --------------------------------------------------------------- */
+
+typedef struct tg_arena_chunk tg_arena_chunk;
+typedef struct tg_arena {
+  tg_arena_chunk *first, *current;
+  size_t used;     /* bytes handed out since the last reset */
+  size_t reserved; /* bytes held in chunks */
+} tg_arena;
+
+void *tg__arena_alloc(tg_arena *a, size_t size); /* 64-byte aligned or NULL */
+void tg__arena_reset(tg_arena *a);
+void tg__arena_release(tg_arena *a);
+
+/* --- ops and nodes ------------------------------------------------------- */
+
+#define TG_MAX_INPUTS 3
+
+/* A backward rule: given the gradient of the node's output, set gin[i] to
+ * the gradient of input i (or leave it NULL). Rules are written with public
+ * ops, so with create_graph they are recorded like any forward op. Results
+ * may have the broadcast (output) shape: the engine sums them back. */
+typedef void (*tg_backward_fn)(tg_tape *tp, tg_node *n, tg_tensor *gout,
+                               tg_tensor **gin);
+
+typedef struct tg_op_def {
+  const char *name;
+  tg_backward_fn backward;
+} tg_op_def;
+
+struct tg_node {
+  const tg_op_def *op;
+  int index; /* position on the tape, from 0 */
+  int n_inputs;
+  tg_tensor *inputs[TG_MAX_INPUTS];
+  tg_tensor *out;
+  double scalar;             /* op argument: p of pow_scalar, s of mul_scalar */
+  int iargs[TG_MAX_DIMS];    /* op argument: axes, permutation */
+  int n_iargs;
+  bool keepdim;
+  tg_node *prev, *next;
+};
+
+struct tg_tape {
+  tg_arena arena;
+  tg_node *first, *last;
+  size_t n_nodes;
+  bool grad_enabled;
+  tg_status err;
+  char errmsg[512];
+  uint64_t pass; /* id of the current or last backward pass */
+  tg_rng rng;
+};
+
+/* Records the first error (later ones are dropped: the first is the cause)
+ * and returns NULL, so callers can `return tg__fail(...)`. */
+void *tg__fail(tg_tape *tp, tg_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* NULL-checks an op's inputs; on a NULL sets an error naming the op. */
+bool tg__inputs_ok(tg_tape *tp, const char *op, int n, tg_tensor *const *in);
+
+/* "[2x3x4]" into buf. */
+char *tg__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t size);
+
+/* A contiguous arena tensor with uninitialised data (the shape is checked:
+ * ndim range, negative sizes, overflow). */
+tg_tensor *tg__new_tensor(tg_tape *tp, const char *op, tg_dtype dtype,
+                          int ndim, const int64_t *shape);
+/* An arena view of x's storage with the given layout (no data copied). */
+tg_tensor *tg__new_view(tg_tape *tp, const char *op, tg_tensor *x, int ndim,
+                        const int64_t *shape, const int64_t *strides,
+                        int64_t offset);
+
+void tg__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
+bool tg__same_shape(const tg_tensor *a, const tg_tensor *b);
+
+/* Appends a node if grad mode is on and an input requires a gradient, and
+ * marks out as requiring one. *node is the node, or NULL when nothing was
+ * recorded. Returns false (error set) only when memory ran out. */
+bool tg__record(tg_tape *tp, const tg_op_def *op, int n_inputs,
+                tg_tensor *const *inputs, tg_tensor *out, tg_node **node);
+/* A forward-only contiguous copy of x (x itself when already contiguous);
+ * nothing is recorded. */
+tg_tensor *tg__contiguous_data(tg_tape *tp, const char *op, tg_tensor *x);
+/* Whether an op with these inputs will be recorded. */
+bool tg__will_record(const tg_tape *tp, int n, tg_tensor *const *in);
+/* Whether the backward rule should compute the gradient of input i. */
+static inline bool tg__needs_grad(const tg_node *n, int i) {
+  return n->inputs[i] && n->inputs[i]->requires_grad;
+}
+
+/* Broadcast shape of two shapes (NumPy rules); false if incompatible. */
+bool tg__broadcast_shape(int nda, const int64_t *sa, int ndb, const int64_t *sb,
+                         int *nd_out, int64_t *out);
+/* Strides of x seen through a broadcast to (ndim, shape): 0 on stretched
+ * axes. The shape must be a valid broadcast target of x. */
+void tg__broadcast_strides(const tg_tensor *x, int ndim, const int64_t *shape,
+                           int64_t *strides);
+
+/* Normalises an axis list into a bitmask; NULL-safe; false on a bad axis. */
+bool tg__axes_mask(tg_tape *tp, const char *op, const tg_tensor *x, int n_axes,
+                   const int *axes, unsigned *mask);
+
+#endif

@@ -1,0 +1,73 @@
+/* n-d iteration with dimension merging. */
+#include <string.h>
+
+#include "kernels.h"
+
+void tg_k_iter_init(tg_k_iter *it, int ndim, const int64_t *shape, int nops,
+                    const int64_t *const *strides, const size_t *elem_size) {
+  int64_t full[TG_K_MAX_OPS][TG_MAX_DIMS];
+  for (int k = 0; k < nops; k++) {
+    int64_t acc = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+      full[k][d] = (strides[k] ? strides[k][d] : acc) * (int64_t)elem_size[k];
+      acc *= shape[d];
+    }
+  }
+  it->nops = nops;
+  it->ndim = 0;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] == 1) continue; /* size-1 axes never move a pointer */
+    int j = it->ndim;
+    if (j > 0) {
+      /* Merge with the previous kept axis when every operand steps over
+       * this axis exactly as one step of the previous one. */
+      bool mergeable = true;
+      for (int k = 0; k < nops; k++)
+        if (it->strides[k][j - 1] != full[k][d] * shape[d]) mergeable = false;
+      if (mergeable) {
+        it->shape[j - 1] *= shape[d];
+        for (int k = 0; k < nops; k++) it->strides[k][j - 1] = full[k][d];
+        continue;
+      }
+    }
+    it->shape[j] = shape[d];
+    for (int k = 0; k < nops; k++) it->strides[k][j] = full[k][d];
+    it->ndim++;
+  }
+  if (it->ndim == 0) {
+    it->ndim = 1;
+    it->shape[0] = 1;
+    for (int k = 0; k < nops; k++) it->strides[k][0] = 0;
+  }
+  /* An axis of size 0 anywhere empties the space. */
+  for (int d = 0; d < ndim; d++)
+    if (shape[d] == 0) it->shape[0] = 0;
+}
+
+void tg_k_iter_run(const tg_k_iter *it, char *const *base, tg_k_inner_fn inner,
+                   void *ctx) {
+  int nd = it->ndim, nops = it->nops;
+  for (int d = 0; d < nd; d++)
+    if (it->shape[d] == 0) return;
+  char *ptr[TG_K_MAX_OPS];
+  int64_t inner_strides[TG_K_MAX_OPS];
+  for (int k = 0; k < nops; k++) {
+    ptr[k] = base[k];
+    inner_strides[k] = it->strides[k][nd - 1];
+  }
+  int64_t idx[TG_MAX_DIMS] = {0};
+  int64_t n_inner = it->shape[nd - 1];
+  for (;;) {
+    inner(n_inner, ptr, inner_strides, ctx);
+    /* Advance the outer counter, odometer style. */
+    int d = nd - 2;
+    for (; d >= 0; d--) {
+      idx[d]++;
+      for (int k = 0; k < nops; k++) ptr[k] += it->strides[k][d];
+      if (idx[d] < it->shape[d]) break;
+      for (int k = 0; k < nops; k++) ptr[k] -= it->strides[k][d] * it->shape[d];
+      idx[d] = 0;
+    }
+    if (d < 0) return;
+  }
+}

@@ -1,0 +1,120 @@
+/* Kernels: plain loops and library calls over memory. They know nothing of
+ * tapes, nodes or errors; callers validate shapes before calling. Strides
+ * are in elements. */
+#ifndef TG_KERNELS_H
+#define TG_KERNELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tapegrad/tensor.h"
+
+/* --- n-d iteration ------------------------------------------------------- */
+
+#define TG_K_MAX_OPS 4
+
+/* Walks an n-d index space over up to four operands, handing the innermost
+ * run of elements to a callback. Dimensions that are laid out back to back
+ * in every operand are merged first, so contiguous data is one long run. */
+typedef struct tg_k_iter {
+  int ndim;
+  int nops;
+  int64_t shape[TG_MAX_DIMS];
+  int64_t strides[TG_K_MAX_OPS][TG_MAX_DIMS]; /* bytes */
+} tg_k_iter;
+
+/* strides[k] (elements) may be NULL for a contiguous operand. */
+void tg_k_iter_init(tg_k_iter *it, int ndim, const int64_t *shape, int nops,
+                    const int64_t *const *strides, const size_t *elem_size);
+/* inner(n, ptrs, byte_strides, ctx) is called once per innermost run. */
+typedef void (*tg_k_inner_fn)(int64_t n, char **ptrs, const int64_t *strides,
+                              void *ctx);
+void tg_k_iter_run(const tg_k_iter *it, char *const *base, tg_k_inner_fn inner,
+                   void *ctx);
+
+/* --- movement and filling ------------------------------------------------ */
+
+void tg_k_copy(tg_dtype dt, int ndim, const int64_t *shape, void *dst,
+               const int64_t *dst_strides, const void *src,
+               const int64_t *src_strides);
+/* Copies between dtypes (either may be f32 or f64). */
+void tg_k_convert(int ndim, const int64_t *shape, tg_dtype dst_dt, void *dst,
+                  const int64_t *dst_strides, tg_dtype src_dt, const void *src,
+                  const int64_t *src_strides);
+void tg_k_fill(tg_dtype dt, int ndim, const int64_t *shape, void *dst,
+               const int64_t *strides, double value);
+
+/* --- elementwise --------------------------------------------------------- */
+
+typedef enum tg_k_unary_op {
+  TG_K_NEG, TG_K_EXP, TG_K_LOG, TG_K_SQRT, TG_K_TANH, TG_K_SIGMOID,
+  TG_K_RELU, TG_K_ABS, TG_K_SIN, TG_K_COS,
+  TG_K_POWS,   /* x^p */
+  TG_K_AFFINE  /* p*x + q */
+} tg_k_unary_op;
+
+/* out[i] = op(in[i]) over n contiguous elements; out may equal in. */
+void tg_k_unary(tg_k_unary_op op, tg_dtype dt, int64_t n, void *out,
+                const void *in, double p, double q);
+
+typedef enum tg_k_binary_op {
+  TG_K_ADD, TG_K_SUB, TG_K_MUL, TG_K_DIV, TG_K_POW, TG_K_MAX, TG_K_MIN,
+  TG_K_EQ, TG_K_NE, TG_K_LT, TG_K_LE, TG_K_GT, TG_K_GE
+} tg_k_binary_op;
+
+/* out = a op b over shape; out has out_strides (NULL: contiguous). */
+void tg_k_binary(tg_k_binary_op op, tg_dtype dt, int ndim,
+                 const int64_t *shape, void *out, const int64_t *out_strides,
+                 const void *a, const int64_t *a_strides, const void *b,
+                 const int64_t *b_strides);
+
+/* out = mask != 0 ? a : b; out contiguous. */
+void tg_k_where(tg_dtype dt, int ndim, const int64_t *shape, void *out,
+                const void *mask, const int64_t *mask_strides, const void *a,
+                const int64_t *a_strides, const void *b,
+                const int64_t *b_strides);
+
+/* --- reductions ---------------------------------------------------------- */
+
+typedef enum tg_k_reduce_op { TG_K_RSUM, TG_K_RMAX } tg_k_reduce_op;
+
+/* Reduces in (shape, in_strides) into out, whose strides are 0 along the
+ * reduced axes. out is overwritten. */
+void tg_k_reduce(tg_k_reduce_op op, tg_dtype dt, int ndim, const int64_t *shape,
+                 const void *in, const int64_t *in_strides, void *out,
+                 const int64_t *out_strides, int64_t out_numel);
+
+/* --- matmul -------------------------------------------------------------- */
+
+/* One operand of a batched matmul: data, batch strides (elements, over the
+ * output's batch shape, 0 where broadcast), and the matrix layout. */
+typedef struct tg_k_matrix {
+  const void *data;
+  int64_t batch_strides[TG_MAX_DIMS];
+  bool trans; /* stored transposed: element (i,j) at j*ld + i */
+  int64_t ld;
+} tg_k_matrix;
+
+/* c[b] = a[b] @ b[b] for every batch index; c contiguous [batch..., m, n]. */
+void tg_k_matmul(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
+                 int64_t m, int64_t n, int64_t k, const tg_k_matrix *a,
+                 const tg_k_matrix *b, void *c);
+
+/* --- vector maths (SLEEF), contiguous ------------------------------------- */
+
+typedef enum tg_k_vfn {
+  TG_K_VEXP, TG_K_VLOG, TG_K_VTANH, TG_K_VSIN, TG_K_VCOS, TG_K_VSIGMOID,
+  TG_K_VFN_COUNT
+} tg_k_vfn;
+
+void tg_k_vmath_f32(tg_k_vfn fn, int64_t n, float *out, const float *in);
+void tg_k_vmath_f64(tg_k_vfn fn, int64_t n, double *out, const double *in);
+/* out[i] = a[i]^b[i], or a[i]^b[0] when b_scalar. */
+void tg_k_vpow_f32(int64_t n, float *out, const float *a, const float *b,
+                   bool b_scalar);
+void tg_k_vpow_f64(int64_t n, double *out, const double *a, const double *b,
+                   bool b_scalar);
+/* Which path the vector maths took: "avx2", "sse2" or "scalar". */
+const char *tg_k_vmath_isa(void);
+
+#endif

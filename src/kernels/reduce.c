@@ -1,0 +1,64 @@
+/* Reductions: walk the input once in its own order and fold each element
+ * into its output slot (output strides are 0 along reduced axes). */
+#include <math.h>
+
+#include "kernels.h"
+
+typedef struct {
+  tg_k_reduce_op op;
+  tg_dtype dt;
+} reduce_ctx;
+
+#define REDUCE_INNER(T)                                                     \
+  do {                                                                      \
+    T *o = (T *)p[0];                                                       \
+    const char *x = p[1];                                                   \
+    if (s[0] == 0) { /* the whole run folds into one slot */                \
+      if (c->op == TG_K_RSUM) {                                             \
+        double acc = 0;                                                     \
+        for (int64_t i = 0; i < n; i++) acc += *(const T *)(x + i * s[1]);  \
+        *o += (T)acc;                                                       \
+      } else {                                                              \
+        T m = *o;                                                           \
+        for (int64_t i = 0; i < n; i++) {                                   \
+          T v = *(const T *)(x + i * s[1]);                                 \
+          if (v > m || v != v) m = v;                                       \
+          if (m != m) break;                                                \
+        }                                                                   \
+        *o = m;                                                             \
+      }                                                                     \
+    } else {                                                                \
+      for (int64_t i = 0; i < n; i++) {                                     \
+        T v = *(const T *)(x + i * s[1]);                                   \
+        T *slot = (T *)((char *)o + i * s[0]);                              \
+        if (c->op == TG_K_RSUM)                                             \
+          *slot += v;                                                       \
+        else if (v > *slot || v != v)                                       \
+          *slot = *slot != *slot ? *slot : v;                               \
+      }                                                                     \
+    }                                                                       \
+  } while (0)
+
+static void reduce_inner(int64_t n, char **p, const int64_t *s, void *ctx) {
+  const reduce_ctx *c = ctx;
+  if (c->dt == TG_F32)
+    REDUCE_INNER(float);
+  else
+    REDUCE_INNER(double);
+}
+
+void tg_k_reduce(tg_k_reduce_op op, tg_dtype dt, int ndim, const int64_t *shape,
+                 const void *in, const int64_t *in_strides, void *out,
+                 const int64_t *out_strides, int64_t out_numel) {
+  double init = op == TG_K_RSUM ? 0.0 : -INFINITY;
+  int64_t flat[1] = {out_numel};
+  tg_k_fill(dt, 1, flat, out, NULL, init);
+  tg_k_iter it;
+  const int64_t *st[2] = {out_strides, in_strides};
+  size_t es = dt == TG_F32 ? 4 : 8;
+  size_t sz[2] = {es, es};
+  tg_k_iter_init(&it, ndim, shape, 2, st, sz);
+  char *base[2] = {out, (char *)in};
+  reduce_ctx c = {op, dt};
+  tg_k_iter_run(&it, base, reduce_inner, &c);
+}

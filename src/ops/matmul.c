@@ -1,0 +1,105 @@
+/* Matrix product, 2-D and batched with broadcast batch dimensions, through
+ * cblas. A transposed view is handed to BLAS with the transpose flag instead
+ * of being copied, which is what makes the backward rules (g @ b^T and
+ * a^T @ g) cost no copies. */
+#include "../core/internal.h"
+#include "../kernels/kernels.h"
+
+/* Describes the last two axes of x (rows x cols) as a BLAS operand, or
+ * returns false if the layout needs a copy first. */
+static bool blas_layout(const tg_tensor *x, tg_k_matrix *mat) {
+  int nd = x->ndim;
+  int64_t rows = x->shape[nd - 2], cols = x->shape[nd - 1];
+  int64_t rs = x->strides[nd - 2], cs = x->strides[nd - 1];
+  if (cs == 1 || cols == 1) {
+    int64_t ld = rows == 1 ? cols : rs;
+    if (ld >= (cols > 1 ? cols : 1)) {
+      mat->trans = false;
+      mat->ld = ld;
+      return true;
+    }
+  }
+  if (rs == 1 || rows == 1) {
+    int64_t ld = cols == 1 ? rows : cs;
+    if (ld >= (rows > 1 ? rows : 1)) {
+      mat->trans = true;
+      mat->ld = ld;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* d(a@b) = (g @ b^T, a^T @ g); batch broadcasting is undone by the engine. */
+static void matmul_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
+                            tg_tensor **gin) {
+  tg_tensor *a = n->inputs[0], *b = n->inputs[1];
+  if (tg__needs_grad(n, 0))
+    gin[0] = tg_matmul(tp, g, tg_transpose(tp, b, -1, -2));
+  if (tg__needs_grad(n, 1))
+    gin[1] = tg_matmul(tp, tg_transpose(tp, a, -1, -2), g);
+}
+static const tg_op_def OP_MATMUL = {"matmul", matmul_backward};
+
+tg_tensor *tg_matmul(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
+  tg_tensor *in[2] = {a, b};
+  if (!tg__inputs_ok(tp, "tg_matmul", 2, in)) return NULL;
+  char ba[96], bb[96];
+  if (a->ndim < 2 || b->ndim < 2)
+    return tg__fail(tp, TG_ERR_SHAPE,
+                    "tg_matmul: inputs must be at least 2-D: %s @ %s",
+                    tg_shape_str(a, ba, sizeof ba),
+                    tg_shape_str(b, bb, sizeof bb));
+  if (a->dtype != b->dtype)
+    return tg__fail(tp, TG_ERR_DTYPE, "tg_matmul: dtypes differ: %s %s @ %s %s",
+                    tg_dtype_name(a->dtype), tg_shape_str(a, ba, sizeof ba),
+                    tg_dtype_name(b->dtype), tg_shape_str(b, bb, sizeof bb));
+  int64_t m = a->shape[a->ndim - 2], k = a->shape[a->ndim - 1];
+  int64_t n = b->shape[b->ndim - 1];
+  if (b->shape[b->ndim - 2] != k)
+    return tg__fail(tp, TG_ERR_SHAPE,
+                    "tg_matmul: inner dimensions differ: %s @ %s",
+                    tg_shape_str(a, ba, sizeof ba),
+                    tg_shape_str(b, bb, sizeof bb));
+  if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
+    return tg__fail(tp, TG_ERR_SHAPE,
+                    "tg_matmul: matrix sides above 2^31-1 are not supported: "
+                    "%s @ %s", tg_shape_str(a, ba, sizeof ba),
+                    tg_shape_str(b, bb, sizeof bb));
+  int nbd;
+  int64_t shape[TG_MAX_DIMS];
+  if (!tg__broadcast_shape(a->ndim - 2, a->shape, b->ndim - 2, b->shape, &nbd,
+                           shape))
+    return tg__fail(tp, TG_ERR_SHAPE,
+                    "tg_matmul: batch dimensions do not broadcast: %s @ %s",
+                    tg_shape_str(a, ba, sizeof ba),
+                    tg_shape_str(b, bb, sizeof bb));
+  if (nbd + 2 > TG_MAX_DIMS)
+    return tg__fail(tp, TG_ERR_SHAPE, "tg_matmul: too many dimensions");
+  shape[nbd] = m;
+  shape[nbd + 1] = n;
+  tg_tensor *out = tg__new_tensor(tp, "tg_matmul", a->dtype, nbd + 2, shape);
+  if (!out) return NULL;
+
+  tg_tensor *ops[2] = {a, b};
+  tg_k_matrix mats[2];
+  for (int i = 0; i < 2; i++) {
+    tg_tensor *x = ops[i];
+    if (!blas_layout(x, &mats[i])) {
+      x = tg__contiguous_data(tp, "tg_matmul", x);
+      if (!x) return NULL;
+      blas_layout(x, &mats[i]);
+    }
+    mats[i].data = x->data;
+    /* Batch strides of this operand over the output's batch shape. */
+    int lead = nbd - (x->ndim - 2);
+    for (int d = 0; d < nbd; d++) {
+      int xd = d - lead;
+      mats[i].batch_strides[d] =
+          (xd < 0 || x->shape[xd] == 1) ? 0 : x->strides[xd];
+    }
+  }
+  tg_k_matmul(a->dtype, nbd, shape, m, n, k, &mats[0], &mats[1], out->data);
+  if (!tg__record(tp, &OP_MATMUL, 2, in, out, NULL)) return NULL;
+  return out;
+}
