@@ -4,10 +4,10 @@
 #define TAPEGRAD_H
 
 #include "tapegrad/error.h"
-#include "tapegrad/rng.h"
-#include "tapegrad/tensor.h"
-#include "tapegrad/tape.h"
 #include "tapegrad/ops.h"
+#include "tapegrad/rng.h"
+#include "tapegrad/tape.h"
+#include "tapegrad/tensor.h"
 
 #define TG_VERSION "0.1.0"
 

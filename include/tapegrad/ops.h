@@ -12,11 +12,11 @@
 
 /* --- unary --------------------------------------------------------------- */
 
-tg_tensor *tg_neg(tg_tape *tp, tg_tensor *x);     /* -x */
-tg_tensor *tg_exp(tg_tape *tp, tg_tensor *x);     /* e^x */
-tg_tensor *tg_log(tg_tape *tp, tg_tensor *x);     /* ln x */
-tg_tensor *tg_sqrt(tg_tape *tp, tg_tensor *x);    /* x^(1/2) */
-tg_tensor *tg_tanh(tg_tape *tp, tg_tensor *x);    /* (e^x - e^-x)/(e^x + e^-x) */
+tg_tensor *tg_neg(tg_tape *tp, tg_tensor *x);  /* -x */
+tg_tensor *tg_exp(tg_tape *tp, tg_tensor *x);  /* e^x */
+tg_tensor *tg_log(tg_tape *tp, tg_tensor *x);  /* ln x */
+tg_tensor *tg_sqrt(tg_tape *tp, tg_tensor *x); /* x^(1/2) */
+tg_tensor *tg_tanh(tg_tape *tp, tg_tensor *x); /* (e^x - e^-x)/(e^x + e^-x) */
 tg_tensor *tg_sigmoid(tg_tape *tp, tg_tensor *x); /* 1/(1 + e^-x) */
 tg_tensor *tg_relu(tg_tape *tp, tg_tensor *x);    /* max(x, 0) */
 tg_tensor *tg_abs(tg_tape *tp, tg_tensor *x);     /* |x| */
@@ -38,7 +38,8 @@ tg_tensor *tg_minimum(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* min(a, b) */
 
 /* --- masks and selection (no gradient flows into a mask) ----------------- */
 
-tg_tensor *tg_eq(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* 1 where a == b, else 0 */
+tg_tensor *tg_eq(tg_tape *tp, tg_tensor *a,
+                 tg_tensor *b); /* 1 where a == b, else 0 */
 tg_tensor *tg_ne(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* 1 where a != b */
 tg_tensor *tg_lt(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* 1 where a < b */
 tg_tensor *tg_le(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* 1 where a <= b */
@@ -58,7 +59,7 @@ tg_tensor *tg_mean(tg_tape *tp, tg_tensor *x, int n_axes, const int *axes,
 /* The gradient of max is shared equally among tied maxima. */
 tg_tensor *tg_max(tg_tape *tp, tg_tensor *x, int n_axes, const int *axes,
                   bool keepdim);
-tg_tensor *tg_sum_all(tg_tape *tp, tg_tensor *x);  /* 0-d sum of every element */
+tg_tensor *tg_sum_all(tg_tape *tp, tg_tensor *x); /* 0-d sum of every element */
 tg_tensor *tg_mean_all(tg_tape *tp, tg_tensor *x); /* 0-d mean */
 /* Sums x down to a shape it broadcasts to (the adjoint of tg_expand). */
 tg_tensor *tg_sum_to(tg_tape *tp, tg_tensor *x, int ndim, const int64_t *shape);
@@ -72,7 +73,8 @@ tg_tensor *tg_matmul(tg_tape *tp, tg_tensor *a, tg_tensor *b);
 /* --- movement ------------------------------------------------------------ */
 
 /* A view when x is contiguous, else a copy. One entry of shape may be -1. */
-tg_tensor *tg_reshape(tg_tape *tp, tg_tensor *x, int ndim, const int64_t *shape);
+tg_tensor *tg_reshape(tg_tape *tp, tg_tensor *x, int ndim,
+                      const int64_t *shape);
 /* out.shape[i] = x.shape[perm[i]]; always a view. */
 tg_tensor *tg_permute(tg_tape *tp, tg_tensor *x, const int *perm);
 /* Swaps two axes (negative counts from the end); a view. */

@@ -28,16 +28,16 @@ typedef struct tg_tensor tg_tensor;
 
 struct tg_tensor {
   tg_dtype dtype;
-  int ndim;                      /* 0 for a scalar */
+  int ndim; /* 0 for a scalar */
   int64_t shape[TG_MAX_DIMS];
-  int64_t strides[TG_MAX_DIMS];  /* in elements; 0 on broadcast dimensions */
+  int64_t strides[TG_MAX_DIMS]; /* in elements; 0 on broadcast dimensions */
   int64_t numel;
-  void *data;                    /* first element */
+  void *data; /* first element */
   bool requires_grad;
-  unsigned flags;                /* internal: heap, retain-grad, ... */
-  tg_tensor *grad;               /* accumulated gradient, once computed */
-  tg_node *node;                 /* the op that made it; NULL for a leaf */
-  const char *name;              /* optional, for printing */
+  unsigned flags;   /* internal: heap, retain-grad, ... */
+  tg_tensor *grad;  /* accumulated gradient, once computed */
+  tg_node *node;    /* the op that made it; NULL for a leaf */
+  const char *name; /* optional, for printing */
   /* internal: gradient flowing during one backward pass */
   tg_tensor *pass_grad;
   uint64_t pass_id;
@@ -59,8 +59,10 @@ void tg_tensor_free(tg_tensor *t);
 
 /* --- tensors in the tape's arena ----------------------------------------- */
 
-tg_tensor *tg_empty(tg_tape *tp, tg_dtype dtype, int ndim, const int64_t *shape);
-tg_tensor *tg_zeros(tg_tape *tp, tg_dtype dtype, int ndim, const int64_t *shape);
+tg_tensor *tg_empty(tg_tape *tp, tg_dtype dtype, int ndim,
+                    const int64_t *shape);
+tg_tensor *tg_zeros(tg_tape *tp, tg_dtype dtype, int ndim,
+                    const int64_t *shape);
 tg_tensor *tg_ones(tg_tape *tp, tg_dtype dtype, int ndim, const int64_t *shape);
 tg_tensor *tg_full(tg_tape *tp, tg_dtype dtype, int ndim, const int64_t *shape,
                    double value);

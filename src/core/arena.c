@@ -46,8 +46,8 @@ void *tg__arena_alloc(tg_arena *a, size_t size) {
     c->used = 0;
   }
   if (!c || c->size - c->used < size) {
-    size_t want = a->reserved > TG_ARENA_MIN_CHUNK ? a->reserved
-                                                   : TG_ARENA_MIN_CHUNK;
+    size_t want =
+        a->reserved > TG_ARENA_MIN_CHUNK ? a->reserved : TG_ARENA_MIN_CHUNK;
     if (want < size) want = size;
     tg_arena_chunk *n = chunk_new(want);
     if (!n && want > size) n = chunk_new(size);

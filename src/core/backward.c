@@ -68,9 +68,10 @@ static bool accumulate(sweep *s, tg_tensor *t, tg_tensor *g) {
 static bool deposit(tg_tape *tp, const char *fname, tg_tensor *t,
                     const tg_tensor *g) {
   if (!t->grad) {
-    tg_tensor *buf = (t->flags & TG_FLAG_HEAP)
-                         ? tg_tensor_new(tp, t->dtype, t->ndim, t->shape)
-                         : tg__new_tensor(tp, fname, t->dtype, t->ndim, t->shape);
+    tg_tensor *buf =
+        (t->flags & TG_FLAG_HEAP)
+            ? tg_tensor_new(tp, t->dtype, t->ndim, t->shape)
+            : tg__new_tensor(tp, fname, t->dtype, t->ndim, t->shape);
     if (!buf) return false;
     tg_k_copy(t->dtype, t->ndim, t->shape, buf->data, NULL, g->data,
               g->strides);
@@ -98,10 +99,14 @@ static tg_status run(tg_tape *tp, const char *fname, int n_out,
       tg__fail(tp, TG_ERR_NULL, "%s: output #%d is NULL", fname, j + 1);
       return tp->err;
     }
-    if (!y->requires_grad) {
-      tg__fail(tp, TG_ERR_STATE, "%s: output #%d does not require a gradient "
+    /* tg_backward with nothing to differentiate is a caller's mistake;
+     * for tg_grad a constant output simply contributes zero. */
+    if (!y->requires_grad && to_buffers) {
+      tg__fail(tp, TG_ERR_STATE,
+               "%s: output #%d does not require a gradient "
                "(nothing it depends on requires one, or it was made in "
-               "no-grad mode)", fname, j + 1);
+               "no-grad mode)",
+               fname, j + 1);
       return tp->err;
     }
     const tg_tensor *seed = seeds ? seeds[j] : NULL;
@@ -113,9 +118,10 @@ static tg_status run(tg_tape *tp, const char *fname, int n_out,
       return tp->err;
     }
     if (!seed && y->numel != 1) {
-      tg__fail(tp, TG_ERR_SHAPE, "%s: output #%d has shape %s; give a seed "
-               "gradient for an output with more than one element", fname,
-               j + 1, tg_shape_str(y, b1, sizeof b1));
+      tg__fail(tp, TG_ERR_SHAPE,
+               "%s: output #%d has shape %s; give a seed "
+               "gradient for an output with more than one element",
+               fname, j + 1, tg_shape_str(y, b1, sizeof b1));
       return tp->err;
     }
     if (y->node && (!start || y->node->index > start->index)) start = y->node;
@@ -126,9 +132,11 @@ static tg_status run(tg_tape *tp, const char *fname, int n_out,
   tg_status st = TG_OK;
   tg_status err_before = tp->err;
   for (int j = 0; j < n_out && st == TG_OK; j++) {
+    if (!outputs[j]->requires_grad) continue;
     tg_tensor *seed = seeds ? seeds[j] : NULL;
-    if (!seed) seed = tg_ones(tp, outputs[j]->dtype, outputs[j]->ndim,
-                              outputs[j]->shape);
+    if (!seed)
+      seed =
+          tg_ones(tp, outputs[j]->dtype, outputs[j]->ndim, outputs[j]->shape);
     if (!seed || !accumulate(&s, outputs[j], seed)) st = TG_ERR_NOMEM;
   }
   for (tg_node *n = start; n && st == TG_OK; n = n->prev) {
@@ -178,7 +186,8 @@ tg_status tg_grad(tg_tape *tp, int n_outputs, tg_tensor *const *outputs,
                   bool create_graph) {
   if (!tp) return TG_ERR_NULL;
   if (n_inputs <= 0 || !inputs || !grads) {
-    tg__fail(tp, TG_ERR_ARG, "tg_grad: no inputs or no place for the "
+    tg__fail(tp, TG_ERR_ARG,
+             "tg_grad: no inputs or no place for the "
              "gradients");
     return tp->err;
   }
@@ -189,8 +198,8 @@ tg_status tg_grad(tg_tape *tp, int n_outputs, tg_tensor *const *outputs,
       return tp->err;
     }
   }
-  tg_status st = run(tp, "tg_grad", n_outputs, outputs, seeds, create_graph,
-                     false);
+  tg_status st =
+      run(tp, "tg_grad", n_outputs, outputs, seeds, create_graph, false);
   if (st != TG_OK) return st;
   for (int i = 0; i < n_inputs; i++) {
     tg_tensor *x = inputs[i];

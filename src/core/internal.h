@@ -52,8 +52,8 @@ struct tg_node {
   int n_inputs;
   tg_tensor *inputs[TG_MAX_INPUTS];
   tg_tensor *out;
-  double scalar;             /* op argument: p of pow_scalar, s of mul_scalar */
-  int iargs[TG_MAX_DIMS];    /* op argument: axes, permutation */
+  double scalar;          /* op argument: p of pow_scalar, s of mul_scalar */
+  int iargs[TG_MAX_DIMS]; /* op argument: axes, permutation */
   int n_iargs;
   bool keepdim;
   tg_node *prev, *next;
@@ -86,8 +86,8 @@ char *tg__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t size);
 
 /* A contiguous arena tensor with uninitialised data (the shape is checked:
  * ndim range, negative sizes, overflow). */
-tg_tensor *tg__new_tensor(tg_tape *tp, const char *op, tg_dtype dtype,
-                          int ndim, const int64_t *shape);
+tg_tensor *tg__new_tensor(tg_tape *tp, const char *op, tg_dtype dtype, int ndim,
+                          const int64_t *shape);
 /* An arena view of x's storage with the given layout (no data copied). */
 tg_tensor *tg__new_view(tg_tape *tp, const char *op, tg_tensor *x, int ndim,
                         const int64_t *shape, const int64_t *strides,

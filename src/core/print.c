@@ -15,7 +15,9 @@ typedef struct {
   int width; /* of one number */
 } printer;
 
-static double at(const tg_tensor *t, const int64_t *idx) { return tg_get(t, idx); }
+static double at(const tg_tensor *t, const int64_t *idx) {
+  return tg_get(t, idx);
+}
 
 static void print_number(const printer *p, double v) {
   if (p->sci)
@@ -32,7 +34,8 @@ static void print_dim(const printer *p, int d, int64_t *idx, int indent) {
     if (p->summarise && n > 2 * TG_PRINT_EDGE && i == TG_PRINT_EDGE) {
       fputs(d == t->ndim - 1 ? "..., " : "...,\n", p->f);
       if (d != t->ndim - 1)
-        for (int s = 0; s < indent + 1; s++) fputc(' ', p->f);
+        for (int s = 0; s < indent + 1; s++)
+          fputc(' ', p->f);
       i = n - TG_PRINT_EDGE;
     }
     idx[d] = i;
@@ -46,8 +49,10 @@ static void print_dim(const printer *p, int d, int64_t *idx, int indent) {
         fputs(", ", p->f);
       } else {
         fputc(',', p->f);
-        for (int b = d; b < t->ndim - 1; b++) fputc('\n', p->f);
-        for (int s = 0; s < indent + 1; s++) fputc(' ', p->f);
+        for (int b = d; b < t->ndim - 1; b++)
+          fputc('\n', p->f);
+        for (int s = 0; s < indent + 1; s++)
+          fputc(' ', p->f);
       }
     }
   }

@@ -14,7 +14,8 @@ static uint64_t splitmix64(uint64_t *x) {
 void tg_rng_seed(tg_rng *rng, uint64_t seed) {
   if (!rng) return;
   uint64_t x = seed;
-  for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&x);
+  for (int i = 0; i < 4; i++)
+    rng->s[i] = splitmix64(&x);
 }
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

@@ -122,7 +122,8 @@ bool tg__record(tg_tape *tp, const tg_op_def *op, int n_inputs,
   n->op = op;
   n->index = (int)tp->n_nodes;
   n->n_inputs = n_inputs;
-  for (int i = 0; i < n_inputs; i++) n->inputs[i] = inputs[i];
+  for (int i = 0; i < n_inputs; i++)
+    n->inputs[i] = inputs[i];
   n->out = out;
   n->prev = tp->last;
   if (tp->last)

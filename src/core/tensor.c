@@ -68,13 +68,15 @@ static bool shape_ok(tg_tape *tp, const char *op, tg_dtype dtype, int ndim,
   if (limit > INT64_MAX / 2) limit = INT64_MAX / 2;
   for (int d = 0; d < ndim; d++) {
     if (shape[d] < 0) {
-      tg__fail(tp, TG_ERR_SHAPE, "%s: dimension %d has negative size %lld",
-               op, d, (long long)shape[d]);
+      tg__fail(tp, TG_ERR_SHAPE, "%s: dimension %d has negative size %lld", op,
+               d, (long long)shape[d]);
       return false;
     }
     if (shape[d] > 0 && n > limit / shape[d]) {
-      tg__fail(tp, TG_ERR_SHAPE, "%s: shape is too large (element count "
-               "overflows)", op);
+      tg__fail(tp, TG_ERR_SHAPE,
+               "%s: shape is too large (element count "
+               "overflows)",
+               op);
       return false;
     }
     n *= shape[d];
@@ -88,13 +90,14 @@ static void init_header(tg_tensor *t, tg_dtype dtype, int ndim,
   memset(t, 0, sizeof *t);
   t->dtype = dtype;
   t->ndim = ndim;
-  for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
+  for (int d = 0; d < ndim; d++)
+    t->shape[d] = shape[d];
   tg__contiguous_strides(ndim, shape, t->strides);
   t->numel = numel;
 }
 
-tg_tensor *tg__new_tensor(tg_tape *tp, const char *op, tg_dtype dtype,
-                          int ndim, const int64_t *shape) {
+tg_tensor *tg__new_tensor(tg_tape *tp, const char *op, tg_dtype dtype, int ndim,
+                          const int64_t *shape) {
   if (!tp) return NULL;
   int64_t numel;
   if (!shape_ok(tp, op, dtype, ndim, shape, &numel)) return NULL;
@@ -117,9 +120,11 @@ tg_tensor *tg__new_view(tg_tape *tp, const char *op, tg_tensor *x, int ndim,
   tg_tensor *t = tg__arena_alloc(&tp->arena, sizeof *t);
   if (!t) return tg__fail(tp, TG_ERR_NOMEM, "%s: out of memory", op);
   int64_t numel = 1;
-  for (int d = 0; d < ndim; d++) numel *= shape[d];
+  for (int d = 0; d < ndim; d++)
+    numel *= shape[d];
   init_header(t, x->dtype, ndim, shape, numel);
-  for (int d = 0; d < ndim; d++) t->strides[d] = strides[d];
+  for (int d = 0; d < ndim; d++)
+    t->strides[d] = strides[d];
   t->data = (char *)x->data + offset * (int64_t)tg_dtype_size(x->dtype);
   t->flags = TG_FLAG_VIEW;
   return t;
@@ -155,7 +160,8 @@ tg_tensor *tg_tensor_new(tg_tape *tp, tg_dtype dtype, int ndim,
 
 tg_tensor *tg_tensor_clone(tg_tape *tp, const tg_tensor *t) {
   if (!t) return tg__fail(tp, TG_ERR_NULL, "tg_tensor_clone: tensor is NULL");
-  tg_tensor *c = heap_tensor(tp, "tg_tensor_clone", t->dtype, t->ndim, t->shape);
+  tg_tensor *c =
+      heap_tensor(tp, "tg_tensor_clone", t->dtype, t->ndim, t->shape);
   if (!c) return NULL;
   tg_k_copy(t->dtype, t->ndim, t->shape, c->data, NULL, t->data, t->strides);
   c->name = t->name;
@@ -175,25 +181,31 @@ tg_tensor *tg_empty(tg_tape *tp, tg_dtype dtype, int ndim,
   return tg__new_tensor(tp, "tg_empty", dtype, ndim, shape);
 }
 
-tg_tensor *tg_full(tg_tape *tp, tg_dtype dtype, int ndim, const int64_t *shape,
-                   double value) {
-  tg_tensor *t = tg__new_tensor(tp, "tg_full", dtype, ndim, shape);
+/* Creation reports errors under the public name the caller used. */
+static tg_tensor *full(tg_tape *tp, const char *fname, tg_dtype dtype, int ndim,
+                       const int64_t *shape, double value) {
+  tg_tensor *t = tg__new_tensor(tp, fname, dtype, ndim, shape);
   if (t) tg_fill(t, value);
   return t;
 }
 
+tg_tensor *tg_full(tg_tape *tp, tg_dtype dtype, int ndim, const int64_t *shape,
+                   double value) {
+  return full(tp, "tg_full", dtype, ndim, shape, value);
+}
+
 tg_tensor *tg_zeros(tg_tape *tp, tg_dtype dtype, int ndim,
                     const int64_t *shape) {
-  return tg_full(tp, dtype, ndim, shape, 0.0);
+  return full(tp, "tg_zeros", dtype, ndim, shape, 0.0);
 }
 
 tg_tensor *tg_ones(tg_tape *tp, tg_dtype dtype, int ndim,
                    const int64_t *shape) {
-  return tg_full(tp, dtype, ndim, shape, 1.0);
+  return full(tp, "tg_ones", dtype, ndim, shape, 1.0);
 }
 
 tg_tensor *tg_scalar(tg_tape *tp, tg_dtype dtype, double value) {
-  return tg_full(tp, dtype, 0, NULL, value);
+  return full(tp, "tg_scalar", dtype, 0, NULL, value);
 }
 
 tg_tensor *tg_from_buffer(tg_tape *tp, tg_dtype dtype, int ndim,
@@ -210,8 +222,7 @@ tg_tensor *tg_from_f64(tg_tape *tp, tg_dtype dtype, int ndim,
   if (tp && !values)
     return tg__fail(tp, TG_ERR_NULL, "tg_from_f64: values is NULL");
   tg_tensor *t = tg__new_tensor(tp, "tg_from_f64", dtype, ndim, shape);
-  if (t)
-    tg_k_convert(ndim, shape, dtype, t->data, NULL, TG_F64, values, NULL);
+  if (t) tg_k_convert(ndim, shape, dtype, t->data, NULL, TG_F64, values, NULL);
   return t;
 }
 
@@ -235,7 +246,8 @@ tg_tensor *tg_arange(tg_tape *tp, tg_dtype dtype, double start, double stop,
   if (step == 0 || !isfinite(step) || !isfinite(start) || !isfinite(stop))
     return tg__fail(tp, TG_ERR_ARG,
                     "tg_arange: start, stop and step must be finite and step "
-                    "non-zero (got %g, %g, %g)", start, stop, step);
+                    "non-zero (got %g, %g, %g)",
+                    start, stop, step);
   double count = ceil((stop - start) / step);
   if (count < 0) count = 0;
   if (count > 1e15)
@@ -336,7 +348,8 @@ double tg_get(const tg_tensor *t, const int64_t *idx) {
     if (idx[d] < 0 || idx[d] >= t->shape[d]) return NAN;
     off += idx[d] * t->strides[d];
   }
-  const char *p = (const char *)t->data + off * (int64_t)tg_dtype_size(t->dtype);
+  const char *p =
+      (const char *)t->data + off * (int64_t)tg_dtype_size(t->dtype);
   return t->dtype == TG_F32 ? (double)*(const float *)p : *(const double *)p;
 }
 

@@ -71,9 +71,11 @@ static void fill_inner(int64_t n, char **p, const int64_t *s, void *ctx) {
   const fill_ctx *c = ctx;
   if (c->dt == TG_F32) {
     float v = (float)c->value;
-    for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) = v;
+    for (int64_t i = 0; i < n; i++)
+      *(float *)(p[0] + i * s[0]) = v;
   } else {
-    for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) = c->value;
+    for (int64_t i = 0; i < n; i++)
+      *(double *)(p[0] + i * s[0]) = c->value;
   }
 }
 
@@ -91,37 +93,43 @@ void tg_k_fill(tg_dtype dt, int ndim, const int64_t *shape, void *dst,
 /* --- unary (contiguous) -------------------------------------------------- */
 
 /* The simple ones, for one element type T; the compiler vectorises them. */
-#define UNARY_SIMPLE(T, SQRT, FABS)                                        \
-  switch (op) {                                                            \
-  case TG_K_NEG:                                                           \
-    for (int64_t i = 0; i < n; i++) o[i] = -x[i];                          \
-    return true;                                                           \
-  case TG_K_SQRT:                                                          \
-    for (int64_t i = 0; i < n; i++) o[i] = SQRT(x[i]);                     \
-    return true;                                                           \
-  case TG_K_RELU:                                                          \
-    for (int64_t i = 0; i < n; i++) o[i] = x[i] > 0 ? x[i] : (T)0;         \
-    return true;                                                           \
-  case TG_K_ABS:                                                           \
-    for (int64_t i = 0; i < n; i++) o[i] = FABS(x[i]);                     \
-    return true;                                                           \
-  case TG_K_AFFINE: {                                                      \
-    T a = (T)p, b = (T)q;                                                  \
-    for (int64_t i = 0; i < n; i++) o[i] = a * x[i] + b;                   \
-    return true;                                                           \
-  }                                                                        \
-  case TG_K_POWS:                                                          \
-    if (p == 2.0) {                                                        \
-      for (int64_t i = 0; i < n; i++) o[i] = x[i] * x[i];                  \
-      return true;                                                         \
-    }                                                                      \
-    if (p == 1.0) {                                                        \
-      for (int64_t i = 0; i < n; i++) o[i] = x[i];                         \
-      return true;                                                         \
-    }                                                                      \
-    return false;                                                          \
-  default:                                                                 \
-    return false;                                                          \
+#define UNARY_SIMPLE(T, SQRT, FABS)                                            \
+  switch (op) {                                                                \
+  case TG_K_NEG:                                                               \
+    for (int64_t i = 0; i < n; i++)                                            \
+      o[i] = -x[i];                                                            \
+    return true;                                                               \
+  case TG_K_SQRT:                                                              \
+    for (int64_t i = 0; i < n; i++)                                            \
+      o[i] = SQRT(x[i]);                                                       \
+    return true;                                                               \
+  case TG_K_RELU:                                                              \
+    for (int64_t i = 0; i < n; i++)                                            \
+      o[i] = x[i] > 0 ? x[i] : (T)0;                                           \
+    return true;                                                               \
+  case TG_K_ABS:                                                               \
+    for (int64_t i = 0; i < n; i++)                                            \
+      o[i] = FABS(x[i]);                                                       \
+    return true;                                                               \
+  case TG_K_AFFINE: {                                                          \
+    T a = (T)p, b = (T)q;                                                      \
+    for (int64_t i = 0; i < n; i++)                                            \
+      o[i] = a * x[i] + b;                                                     \
+    return true;                                                               \
+  }                                                                            \
+  case TG_K_POWS:                                                              \
+    if (p == 2.0) {                                                            \
+      for (int64_t i = 0; i < n; i++)                                          \
+        o[i] = x[i] * x[i];                                                    \
+      return true;                                                             \
+    }                                                                          \
+    if (p == 1.0) {                                                            \
+      for (int64_t i = 0; i < n; i++)                                          \
+        o[i] = x[i];                                                           \
+      return true;                                                             \
+    }                                                                          \
+    return false;                                                              \
+  default: return false;                                                       \
   }
 
 static bool unary_simple_f32(tg_k_unary_op op, int64_t n, float *o,
@@ -168,47 +176,47 @@ void tg_k_unary(tg_k_unary_op op, tg_dtype dt, int64_t n, void *out,
 
 /* One loop per operator; pointers step by byte strides sa, sb, so. The
  * contiguous case is split out so the compiler can vectorise it. */
-#define BINARY_LOOP(T, EXPR)                                               \
-  do {                                                                     \
-    if (so == (int64_t)sizeof(T) && sa == so && sb == so) {                \
-      T *o = (T *)po;                                                      \
-      const T *a = (const T *)pa, *b = (const T *)pb;                      \
-      for (int64_t i = 0; i < n; i++) {                                    \
-        T x = a[i], y = b[i];                                              \
-        o[i] = (EXPR);                                                     \
-      }                                                                    \
-    } else if (so == (int64_t)sizeof(T) && sa == so && sb == 0) {          \
-      T *o = (T *)po;                                                      \
-      const T *a = (const T *)pa;                                          \
-      T y = *(const T *)pb;                                                \
-      for (int64_t i = 0; i < n; i++) {                                    \
-        T x = a[i];                                                        \
-        o[i] = (EXPR);                                                     \
-      }                                                                    \
-    } else {                                                               \
-      for (int64_t i = 0; i < n; i++) {                                    \
-        T x = *(const T *)(pa + i * sa), y = *(const T *)(pb + i * sb);    \
-        *(T *)(po + i * so) = (EXPR);                                      \
-      }                                                                    \
-    }                                                                      \
+#define BINARY_LOOP(T, EXPR)                                                   \
+  do {                                                                         \
+    if (so == (int64_t)sizeof(T) && sa == so && sb == so) {                    \
+      T *o = (T *)po;                                                          \
+      const T *a = (const T *)pa, *b = (const T *)pb;                          \
+      for (int64_t i = 0; i < n; i++) {                                        \
+        T x = a[i], y = b[i];                                                  \
+        o[i] = (EXPR);                                                         \
+      }                                                                        \
+    } else if (so == (int64_t)sizeof(T) && sa == so && sb == 0) {              \
+      T *o = (T *)po;                                                          \
+      const T *a = (const T *)pa;                                              \
+      T y = *(const T *)pb;                                                    \
+      for (int64_t i = 0; i < n; i++) {                                        \
+        T x = a[i];                                                            \
+        o[i] = (EXPR);                                                         \
+      }                                                                        \
+    } else {                                                                   \
+      for (int64_t i = 0; i < n; i++) {                                        \
+        T x = *(const T *)(pa + i * sa), y = *(const T *)(pb + i * sb);        \
+        *(T *)(po + i * so) = (EXPR);                                          \
+      }                                                                        \
+    }                                                                          \
   } while (0)
 
-#define BINARY_SWITCH(T, POWFN)                                            \
-  switch (op) {                                                            \
-  case TG_K_ADD: BINARY_LOOP(T, x + y); break;                             \
-  case TG_K_SUB: BINARY_LOOP(T, x - y); break;                             \
-  case TG_K_MUL: BINARY_LOOP(T, x * y); break;                             \
-  case TG_K_DIV: BINARY_LOOP(T, x / y); break;                             \
-  case TG_K_POW: BINARY_LOOP(T, POWFN(x, y)); break;                       \
-  /* NaN wins in maximum and minimum, as in NumPy. */                      \
-  case TG_K_MAX: BINARY_LOOP(T, (x > y || x != x) ? x : y); break;         \
-  case TG_K_MIN: BINARY_LOOP(T, (x < y || x != x) ? x : y); break;         \
-  case TG_K_EQ: BINARY_LOOP(T, (T)(x == y)); break;                        \
-  case TG_K_NE: BINARY_LOOP(T, (T)(x != y)); break;                        \
-  case TG_K_LT: BINARY_LOOP(T, (T)(x < y)); break;                         \
-  case TG_K_LE: BINARY_LOOP(T, (T)(x <= y)); break;                        \
-  case TG_K_GT: BINARY_LOOP(T, (T)(x > y)); break;                         \
-  case TG_K_GE: BINARY_LOOP(T, (T)(x >= y)); break;                        \
+#define BINARY_SWITCH(T, POWFN)                                                \
+  switch (op) {                                                                \
+  case TG_K_ADD: BINARY_LOOP(T, x + y); break;                                 \
+  case TG_K_SUB: BINARY_LOOP(T, x - y); break;                                 \
+  case TG_K_MUL: BINARY_LOOP(T, x *y); break;                                  \
+  case TG_K_DIV: BINARY_LOOP(T, x / y); break;                                 \
+  case TG_K_POW: BINARY_LOOP(T, POWFN(x, y)); break;                           \
+  /* NaN wins in maximum and minimum, as in NumPy. */                          \
+  case TG_K_MAX: BINARY_LOOP(T, (x > y || x != x) ? x : y); break;             \
+  case TG_K_MIN: BINARY_LOOP(T, (x < y || x != x) ? x : y); break;             \
+  case TG_K_EQ: BINARY_LOOP(T, (T)(x == y)); break;                            \
+  case TG_K_NE: BINARY_LOOP(T, (T)(x != y)); break;                            \
+  case TG_K_LT: BINARY_LOOP(T, (T)(x < y)); break;                             \
+  case TG_K_LE: BINARY_LOOP(T, (T)(x <= y)); break;                            \
+  case TG_K_GT: BINARY_LOOP(T, (T)(x > y)); break;                             \
+  case TG_K_GE: BINARY_LOOP(T, (T)(x >= y)); break;                            \
   }
 
 typedef struct {
@@ -240,9 +248,9 @@ static void binary_inner(int64_t n, char **p, const int64_t *s, void *ctx) {
   }
 }
 
-void tg_k_binary(tg_k_binary_op op, tg_dtype dt, int ndim,
-                 const int64_t *shape, void *out, const int64_t *out_strides,
-                 const void *a, const int64_t *a_strides, const void *b,
+void tg_k_binary(tg_k_binary_op op, tg_dtype dt, int ndim, const int64_t *shape,
+                 void *out, const int64_t *out_strides, const void *a,
+                 const int64_t *a_strides, const void *b,
                  const int64_t *b_strides) {
   tg_k_iter it;
   const int64_t *st[3] = {out_strides, a_strides, b_strides};

@@ -5,14 +5,14 @@
 
 #include "kernels.h"
 
-static void gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
-                 int64_t k, const void *a, int64_t lda, const void *b,
-                 int64_t ldb, void *c, int64_t ldc) {
+static void gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                 const void *a, int64_t lda, const void *b, int64_t ldb,
+                 void *c, int64_t ldc) {
   enum CBLAS_TRANSPOSE fa = ta ? CblasTrans : CblasNoTrans;
   enum CBLAS_TRANSPOSE fb = tb ? CblasTrans : CblasNoTrans;
   if (dt == TG_F32)
-    cblas_sgemm(CblasRowMajor, fa, fb, (blasint)m, (blasint)n, (blasint)k,
-                1.0f, a, (blasint)lda, b, (blasint)ldb, 0.0f, c, (blasint)ldc);
+    cblas_sgemm(CblasRowMajor, fa, fb, (blasint)m, (blasint)n, (blasint)k, 1.0f,
+                a, (blasint)lda, b, (blasint)ldb, 0.0f, c, (blasint)ldc);
   else
     cblas_dgemm(CblasRowMajor, fa, fb, (blasint)m, (blasint)n, (blasint)k, 1.0,
                 a, (blasint)lda, b, (blasint)ldb, 0.0, c, (blasint)ldc);
@@ -23,7 +23,8 @@ void tg_k_matmul(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
                  const tg_k_matrix *b, void *c) {
   size_t es = dt == TG_F32 ? 4 : 8;
   int64_t batch = 1;
-  for (int d = 0; d < batch_ndim; d++) batch *= batch_shape[d];
+  for (int d = 0; d < batch_ndim; d++)
+    batch *= batch_shape[d];
   if (batch == 0 || m == 0 || n == 0) return;
   if (k == 0) {
     int64_t flat[1] = {batch * m * n};

@@ -26,18 +26,21 @@ void tg_k_iter_init(tg_k_iter *it, int ndim, const int64_t *shape, int nops,
         if (it->strides[k][j - 1] != full[k][d] * shape[d]) mergeable = false;
       if (mergeable) {
         it->shape[j - 1] *= shape[d];
-        for (int k = 0; k < nops; k++) it->strides[k][j - 1] = full[k][d];
+        for (int k = 0; k < nops; k++)
+          it->strides[k][j - 1] = full[k][d];
         continue;
       }
     }
     it->shape[j] = shape[d];
-    for (int k = 0; k < nops; k++) it->strides[k][j] = full[k][d];
+    for (int k = 0; k < nops; k++)
+      it->strides[k][j] = full[k][d];
     it->ndim++;
   }
   if (it->ndim == 0) {
     it->ndim = 1;
     it->shape[0] = 1;
-    for (int k = 0; k < nops; k++) it->strides[k][0] = 0;
+    for (int k = 0; k < nops; k++)
+      it->strides[k][0] = 0;
   }
   /* An axis of size 0 anywhere empties the space. */
   for (int d = 0; d < ndim; d++)
@@ -63,9 +66,11 @@ void tg_k_iter_run(const tg_k_iter *it, char *const *base, tg_k_inner_fn inner,
     int d = nd - 2;
     for (; d >= 0; d--) {
       idx[d]++;
-      for (int k = 0; k < nops; k++) ptr[k] += it->strides[k][d];
+      for (int k = 0; k < nops; k++)
+        ptr[k] += it->strides[k][d];
       if (idx[d] < it->shape[d]) break;
-      for (int k = 0; k < nops; k++) ptr[k] -= it->strides[k][d] * it->shape[d];
+      for (int k = 0; k < nops; k++)
+        ptr[k] -= it->strides[k][d] * it->shape[d];
       idx[d] = 0;
     }
     if (d < 0) return;

@@ -47,10 +47,18 @@ void tg_k_fill(tg_dtype dt, int ndim, const int64_t *shape, void *dst,
 /* --- elementwise --------------------------------------------------------- */
 
 typedef enum tg_k_unary_op {
-  TG_K_NEG, TG_K_EXP, TG_K_LOG, TG_K_SQRT, TG_K_TANH, TG_K_SIGMOID,
-  TG_K_RELU, TG_K_ABS, TG_K_SIN, TG_K_COS,
-  TG_K_POWS,   /* x^p */
-  TG_K_AFFINE  /* p*x + q */
+  TG_K_NEG,
+  TG_K_EXP,
+  TG_K_LOG,
+  TG_K_SQRT,
+  TG_K_TANH,
+  TG_K_SIGMOID,
+  TG_K_RELU,
+  TG_K_ABS,
+  TG_K_SIN,
+  TG_K_COS,
+  TG_K_POWS,  /* x^p */
+  TG_K_AFFINE /* p*x + q */
 } tg_k_unary_op;
 
 /* out[i] = op(in[i]) over n contiguous elements; out may equal in. */
@@ -58,14 +66,25 @@ void tg_k_unary(tg_k_unary_op op, tg_dtype dt, int64_t n, void *out,
                 const void *in, double p, double q);
 
 typedef enum tg_k_binary_op {
-  TG_K_ADD, TG_K_SUB, TG_K_MUL, TG_K_DIV, TG_K_POW, TG_K_MAX, TG_K_MIN,
-  TG_K_EQ, TG_K_NE, TG_K_LT, TG_K_LE, TG_K_GT, TG_K_GE
+  TG_K_ADD,
+  TG_K_SUB,
+  TG_K_MUL,
+  TG_K_DIV,
+  TG_K_POW,
+  TG_K_MAX,
+  TG_K_MIN,
+  TG_K_EQ,
+  TG_K_NE,
+  TG_K_LT,
+  TG_K_LE,
+  TG_K_GT,
+  TG_K_GE
 } tg_k_binary_op;
 
 /* out = a op b over shape; out has out_strides (NULL: contiguous). */
-void tg_k_binary(tg_k_binary_op op, tg_dtype dt, int ndim,
-                 const int64_t *shape, void *out, const int64_t *out_strides,
-                 const void *a, const int64_t *a_strides, const void *b,
+void tg_k_binary(tg_k_binary_op op, tg_dtype dt, int ndim, const int64_t *shape,
+                 void *out, const int64_t *out_strides, const void *a,
+                 const int64_t *a_strides, const void *b,
                  const int64_t *b_strides);
 
 /* out = mask != 0 ? a : b; out contiguous. */
@@ -103,7 +122,12 @@ void tg_k_matmul(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
 /* --- vector maths (SLEEF), contiguous ------------------------------------- */
 
 typedef enum tg_k_vfn {
-  TG_K_VEXP, TG_K_VLOG, TG_K_VTANH, TG_K_VSIN, TG_K_VCOS, TG_K_VSIGMOID,
+  TG_K_VEXP,
+  TG_K_VLOG,
+  TG_K_VTANH,
+  TG_K_VSIN,
+  TG_K_VCOS,
+  TG_K_VSIGMOID,
   TG_K_VFN_COUNT
 } tg_k_vfn;
 

@@ -9,34 +9,35 @@ typedef struct {
   tg_dtype dt;
 } reduce_ctx;
 
-#define REDUCE_INNER(T)                                                     \
-  do {                                                                      \
-    T *o = (T *)p[0];                                                       \
-    const char *x = p[1];                                                   \
-    if (s[0] == 0) { /* the whole run folds into one slot */                \
-      if (c->op == TG_K_RSUM) {                                             \
-        double acc = 0;                                                     \
-        for (int64_t i = 0; i < n; i++) acc += *(const T *)(x + i * s[1]);  \
-        *o += (T)acc;                                                       \
-      } else {                                                              \
-        T m = *o;                                                           \
-        for (int64_t i = 0; i < n; i++) {                                   \
-          T v = *(const T *)(x + i * s[1]);                                 \
-          if (v > m || v != v) m = v;                                       \
-          if (m != m) break;                                                \
-        }                                                                   \
-        *o = m;                                                             \
-      }                                                                     \
-    } else {                                                                \
-      for (int64_t i = 0; i < n; i++) {                                     \
-        T v = *(const T *)(x + i * s[1]);                                   \
-        T *slot = (T *)((char *)o + i * s[0]);                              \
-        if (c->op == TG_K_RSUM)                                             \
-          *slot += v;                                                       \
-        else if (v > *slot || v != v)                                       \
-          *slot = *slot != *slot ? *slot : v;                               \
-      }                                                                     \
-    }                                                                       \
+#define REDUCE_INNER(T)                                                        \
+  do {                                                                         \
+    T *o = (T *)p[0];                                                          \
+    const char *x = p[1];                                                      \
+    if (s[0] == 0) { /* the whole run folds into one slot */                   \
+      if (c->op == TG_K_RSUM) {                                                \
+        double acc = 0;                                                        \
+        for (int64_t i = 0; i < n; i++)                                        \
+          acc += *(const T *)(x + i * s[1]);                                   \
+        *o += (T)acc;                                                          \
+      } else {                                                                 \
+        T m = *o;                                                              \
+        for (int64_t i = 0; i < n; i++) {                                      \
+          T v = *(const T *)(x + i * s[1]);                                    \
+          if (v > m || v != v) m = v;                                          \
+          if (m != m) break;                                                   \
+        }                                                                      \
+        *o = m;                                                                \
+      }                                                                        \
+    } else {                                                                   \
+      for (int64_t i = 0; i < n; i++) {                                        \
+        T v = *(const T *)(x + i * s[1]);                                      \
+        T *slot = (T *)((char *)o + i * s[0]);                                 \
+        if (c->op == TG_K_RSUM)                                                \
+          *slot += v;                                                          \
+        else if (v > *slot || v != v)                                          \
+          *slot = *slot != *slot ? *slot : v;                                  \
+      }                                                                        \
+    }                                                                          \
   } while (0)
 
 static void reduce_inner(int64_t n, char **p, const int64_t *s, void *ctx) {

@@ -13,7 +13,9 @@ typedef int64_t (*vec_f64_fn)(int64_t, double *, const double *);
 static float sigmoidf_scalar(float x) {
   return 1.0f / (1.0f + Sleef_expf_u10(-x));
 }
-static double sigmoid_scalar(double x) { return 1.0 / (1.0 + Sleef_exp_u10(-x)); }
+static double sigmoid_scalar(double x) {
+  return 1.0 / (1.0 + Sleef_exp_u10(-x));
+}
 
 /* SLEEF's prototypes return const-qualified types on some versions: call
  * them through plain wrappers rather than taking their addresses. */
@@ -61,7 +63,8 @@ void tg_k_vmath_f32(tg_k_vfn fn, int64_t n, float *out, const float *in) {
   if (have_avx2()) i = avx2_f32[fn](n, out, in);
 #endif
   float (*f)(float) = scalar_f32[fn];
-  for (; i < n; i++) out[i] = f(in[i]);
+  for (; i < n; i++)
+    out[i] = f(in[i]);
 }
 
 void tg_k_vmath_f64(tg_k_vfn fn, int64_t n, double *out, const double *in) {
@@ -70,7 +73,8 @@ void tg_k_vmath_f64(tg_k_vfn fn, int64_t n, double *out, const double *in) {
   if (have_avx2()) i = avx2_f64[fn](n, out, in);
 #endif
   double (*f)(double) = scalar_f64[fn];
-  for (; i < n; i++) out[i] = f(in[i]);
+  for (; i < n; i++)
+    out[i] = f(in[i]);
 }
 
 void tg_k_vpow_f32(int64_t n, float *out, const float *a, const float *b,
@@ -79,7 +83,8 @@ void tg_k_vpow_f32(int64_t n, float *out, const float *a, const float *b,
 #if defined(__x86_64__)
   if (have_avx2()) i = tg_k_pow_f32_avx2(n, out, a, b, b_scalar);
 #endif
-  for (; i < n; i++) out[i] = Sleef_powf_u10(a[i], b_scalar ? b[0] : b[i]);
+  for (; i < n; i++)
+    out[i] = Sleef_powf_u10(a[i], b_scalar ? b[0] : b[i]);
 }
 
 void tg_k_vpow_f64(int64_t n, double *out, const double *a, const double *b,
@@ -88,5 +93,6 @@ void tg_k_vpow_f64(int64_t n, double *out, const double *a, const double *b,
 #if defined(__x86_64__)
   if (have_avx2()) i = tg_k_pow_f64_avx2(n, out, a, b, b_scalar);
 #endif
-  for (; i < n; i++) out[i] = Sleef_pow_u10(a[i], b_scalar ? b[0] : b[i]);
+  for (; i < n; i++)
+    out[i] = Sleef_pow_u10(a[i], b_scalar ? b[0] : b[i]);
 }

@@ -7,19 +7,19 @@
 
 #include "vmath_simd.h"
 
-#define VEC_F32(NAME, FN)                                                  \
-  int64_t NAME(int64_t n, float *o, const float *x) {                      \
-    int64_t i = 0;                                                         \
-    for (; i + 8 <= n; i += 8)                                             \
-      _mm256_storeu_ps(o + i, FN(_mm256_loadu_ps(x + i)));                 \
-    return i;                                                              \
+#define VEC_F32(NAME, FN)                                                      \
+  int64_t NAME(int64_t n, float *o, const float *x) {                          \
+    int64_t i = 0;                                                             \
+    for (; i + 8 <= n; i += 8)                                                 \
+      _mm256_storeu_ps(o + i, FN(_mm256_loadu_ps(x + i)));                     \
+    return i;                                                                  \
   }
-#define VEC_F64(NAME, FN)                                                  \
-  int64_t NAME(int64_t n, double *o, const double *x) {                    \
-    int64_t i = 0;                                                         \
-    for (; i + 4 <= n; i += 4)                                             \
-      _mm256_storeu_pd(o + i, FN(_mm256_loadu_pd(x + i)));                 \
-    return i;                                                              \
+#define VEC_F64(NAME, FN)                                                      \
+  int64_t NAME(int64_t n, double *o, const double *x) {                        \
+    int64_t i = 0;                                                             \
+    for (; i + 4 <= n; i += 4)                                                 \
+      _mm256_storeu_pd(o + i, FN(_mm256_loadu_pd(x + i)));                     \
+    return i;                                                                  \
   }
 
 /* sigmoid(x) = 1 / (1 + e^-x): keeps relative accuracy in both tails. */

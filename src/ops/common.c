@@ -20,9 +20,8 @@ void tg__broadcast_strides(const tg_tensor *x, int ndim, const int64_t *shape,
   int lead = ndim - x->ndim;
   for (int d = 0; d < ndim; d++) {
     int xd = d - lead;
-    strides[d] = (xd < 0 || (x->shape[xd] == 1 && shape[d] != 1))
-                     ? 0
-                     : x->strides[xd];
+    strides[d] =
+        (xd < 0 || (x->shape[xd] == 1 && shape[d] != 1)) ? 0 : x->strides[xd];
   }
 }
 
@@ -42,8 +41,8 @@ bool tg__axes_mask(tg_tape *tp, const char *op, const tg_tensor *x, int n_axes,
   for (int i = 0; i < n_axes; i++) {
     int a = axes[i] < 0 ? axes[i] + x->ndim : axes[i];
     if (a < 0 || a >= x->ndim) {
-      tg__fail(tp, TG_ERR_AXIS, "%s: axis %d is out of range for shape %s",
-               op, axes[i], tg_shape_str(x, buf, sizeof buf));
+      tg__fail(tp, TG_ERR_AXIS, "%s: axis %d is out of range for shape %s", op,
+               axes[i], tg_shape_str(x, buf, sizeof buf));
       return false;
     }
     if (*mask & (1u << a)) {

@@ -46,10 +46,9 @@ tg_tensor *tg_matmul(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   if (!tg__inputs_ok(tp, "tg_matmul", 2, in)) return NULL;
   char ba[96], bb[96];
   if (a->ndim < 2 || b->ndim < 2)
-    return tg__fail(tp, TG_ERR_SHAPE,
-                    "tg_matmul: inputs must be at least 2-D: %s @ %s",
-                    tg_shape_str(a, ba, sizeof ba),
-                    tg_shape_str(b, bb, sizeof bb));
+    return tg__fail(
+        tp, TG_ERR_SHAPE, "tg_matmul: inputs must be at least 2-D: %s @ %s",
+        tg_shape_str(a, ba, sizeof ba), tg_shape_str(b, bb, sizeof bb));
   if (a->dtype != b->dtype)
     return tg__fail(tp, TG_ERR_DTYPE, "tg_matmul: dtypes differ: %s %s @ %s %s",
                     tg_dtype_name(a->dtype), tg_shape_str(a, ba, sizeof ba),
@@ -57,14 +56,14 @@ tg_tensor *tg_matmul(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   int64_t m = a->shape[a->ndim - 2], k = a->shape[a->ndim - 1];
   int64_t n = b->shape[b->ndim - 1];
   if (b->shape[b->ndim - 2] != k)
-    return tg__fail(tp, TG_ERR_SHAPE,
-                    "tg_matmul: inner dimensions differ: %s @ %s",
-                    tg_shape_str(a, ba, sizeof ba),
-                    tg_shape_str(b, bb, sizeof bb));
+    return tg__fail(
+        tp, TG_ERR_SHAPE, "tg_matmul: inner dimensions differ: %s @ %s",
+        tg_shape_str(a, ba, sizeof ba), tg_shape_str(b, bb, sizeof bb));
   if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
     return tg__fail(tp, TG_ERR_SHAPE,
                     "tg_matmul: matrix sides above 2^31-1 are not supported: "
-                    "%s @ %s", tg_shape_str(a, ba, sizeof ba),
+                    "%s @ %s",
+                    tg_shape_str(a, ba, sizeof ba),
                     tg_shape_str(b, bb, sizeof bb));
   int nbd;
   int64_t shape[TG_MAX_DIMS];

@@ -27,8 +27,10 @@ tg_tensor *tg_reshape(tg_tape *tp, tg_tensor *x, int ndim,
   if (!tg__inputs_ok(tp, "tg_reshape", 1, &x)) return NULL;
   char bx[96], bs[96];
   if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape))
-    return tg__fail(tp, TG_ERR_SHAPE, "tg_reshape: invalid target: %d "
-                    "dimensions%s", ndim, shape ? "" : ", shape NULL");
+    return tg__fail(tp, TG_ERR_SHAPE,
+                    "tg_reshape: invalid target: %d "
+                    "dimensions%s",
+                    ndim, shape ? "" : ", shape NULL");
   int64_t want[TG_MAX_DIMS];
   int infer = -1;
   int64_t known = 1;
@@ -59,8 +61,8 @@ tg_tensor *tg_reshape(tg_tape *tp, tg_tensor *x, int ndim,
   if (known != x->numel)
     return tg__fail(tp, TG_ERR_SHAPE,
                     "tg_reshape: cannot reshape %s (%lld elements) to %s "
-                    "(%lld elements)", tg_shape_str(x, bx, sizeof bx),
-                    (long long)x->numel,
+                    "(%lld elements)",
+                    tg_shape_str(x, bx, sizeof bx), (long long)x->numel,
                     tg__shape_fmt(ndim, shape, bs, sizeof bs),
                     (long long)known);
   tg_tensor *src = tg__contiguous_data(tp, "tg_reshape", x);
@@ -79,7 +81,8 @@ tg_tensor *tg_reshape(tg_tape *tp, tg_tensor *x, int ndim,
 static void permute_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                              tg_tensor **gin) {
   int inv[TG_MAX_DIMS];
-  for (int d = 0; d < n->n_iargs; d++) inv[n->iargs[d]] = d;
+  for (int d = 0; d < n->n_iargs; d++)
+    inv[n->iargs[d]] = d;
   gin[0] = tg_permute(tp, g, inv);
 }
 static const tg_op_def OP_PERMUTE = {"permute", permute_backward};
@@ -96,8 +99,8 @@ tg_tensor *tg_permute(tg_tape *tp, tg_tensor *x, const int *perm) {
     if (p < 0 || p >= x->ndim || (seen & (1u << p)))
       return tg__fail(tp, TG_ERR_AXIS,
                       "tg_permute: entry %d (%d) does not make a permutation "
-                      "of the %d axes of %s", d, p, x->ndim,
-                      tg_shape_str(x, bx, sizeof bx));
+                      "of the %d axes of %s",
+                      d, p, x->ndim, tg_shape_str(x, bx, sizeof bx));
     seen |= 1u << p;
     shape[d] = x->shape[p];
     strides[d] = x->strides[p];
@@ -108,7 +111,8 @@ tg_tensor *tg_permute(tg_tape *tp, tg_tensor *x, const int *perm) {
   tg_node *n;
   if (!tg__record(tp, &OP_PERMUTE, 1, &x, out, &n)) return NULL;
   if (n) {
-    for (int d = 0; d < x->ndim; d++) n->iargs[d] = perm[d];
+    for (int d = 0; d < x->ndim; d++)
+      n->iargs[d] = perm[d];
     n->n_iargs = x->ndim;
   }
   return out;
@@ -124,7 +128,8 @@ tg_tensor *tg_transpose(tg_tape *tp, tg_tensor *x, int axis0, int axis1) {
                     "tg_transpose: axes %d and %d are not both in range for %s",
                     axis0, axis1, tg_shape_str(x, bx, sizeof bx));
   int perm[TG_MAX_DIMS];
-  for (int d = 0; d < x->ndim; d++) perm[d] = d;
+  for (int d = 0; d < x->ndim; d++)
+    perm[d] = d;
   perm[a0] = a1;
   perm[a1] = a0;
   return tg_permute(tp, x, perm);
