@@ -243,7 +243,7 @@ typedef struct tgt_tally {
   tg_rng rng;
   int n_checks;
   int n_fail;
-  char first[200];
+  char first[400];
 } tgt_tally;
 
 static tgt_tally tgt_tally_new(uint64_t seed)
@@ -302,16 +302,21 @@ static void tgt_run_tol(tgt_tally *t, tgt_fn f, tgt_op *op, int n,
   tgt_inputs_free(n, in);
 
   t->n_checks++;
+  char desc[160], msg[sizeof t->first];
+  tgt_describe(desc, sizeof desc, n, args);
+  /* TGT_VERBOSE=1 in the environment lists every check's errors. */
+  if (getenv("TGT_VERBOSE"))
+    fprintf(stderr, "  %-40s %-28s %9.2e %9.2e\n", op->label, desc, e1,
+            e2);
   if (e1 < tol1 && e2 < tol2)
     return;
-  char desc[160], msg[400];
-  tgt_describe(desc, sizeof desc, n, args);
-  snprintf(msg, sizeof msg, "%s on %s: first-order error %.3g (tol %.0e), "
+  /* A long description is cut short; the message is only for reading. */
+  snprintf(msg, sizeof msg, "%.120s on %.120s: first-order error %.3g (tol %.0e), "
            "second-order error %.3g (tol %.0e)", op->label, desc, e1, tol1,
            e2, tol2);
   fprintf(stderr, "FAIL %s\n", msg);
   if (t->n_fail++ == 0)
-    snprintf(t->first, sizeof t->first, "%s", msg);
+    memcpy(t->first, msg, sizeof msg); /* same size, always terminated */
 }
 
 static void tgt_run(tgt_tally *t, tgt_fn f, tgt_op *op, int n,
@@ -519,7 +524,13 @@ START_TEST(test_grad_where)
   tgt_tally t = tgt_tally_new(31);
   tgt_dom dom[2] = {TGT_ANY, TGT_ANY};
   for (int c = 0; c < TGT_LEN(cfgs); c++) {
-    tgt_op op = tgt_op_new("where");
+    char label[64];
+    int len = snprintf(label, sizeof label, "where(mask [");
+    for (int d = 0; d < cfgs[c].mask_ndim; d++)
+      len += snprintf(label + len, sizeof label - (size_t)len, "%s%lld",
+                      d ? "x" : "", (long long)cfgs[c].mask_shape[d]);
+    snprintf(label + len, sizeof label - (size_t)len, "])");
+    tgt_op op = tgt_op_new(label);
     op.mask_ndim = cfgs[c].mask_ndim;
     memcpy(op.mask_shape, cfgs[c].mask_shape, sizeof op.mask_shape);
     int64_t mn = tgt_numel(op.mask_ndim, op.mask_shape);
