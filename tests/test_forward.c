@@ -314,7 +314,7 @@ static const shape_pair PAIRS[] = {
     {3, 2, {2, 3, 4}, {3, 1}},    {0, 2, {0}, {2, 3}},
     {2, 1, {5, 1}, {1}},          {1, 2, {4}, {3, 4}},
     {2, 2, {3, 4}, {3, 4}},       {1, 1, {17}, {17}},
-    {2, 0, {2, 9}, {0}},
+    {2, 0, {2, 9}, {0}},          {0, 0, {0}, {0}},
 };
 #define N_PAIRS ((int)(sizeof PAIRS / sizeof PAIRS[0]))
 
@@ -474,14 +474,14 @@ START_TEST(test_binary_ops_accept_noncontiguous_views) {
     arg_t at = arg_transpose(tp, &la, 0, 1);     /* [3,4], strides (1,3) */
     arg_t bx = arg_expand(tp, &lb, 2, s34);      /* [3,4], strides (1,0) */
     arg_t cp = arg_permute(tp, &lc, perm);       /* [2,3,4] */
-    arg_t dt2 = arg_transpose(tp, &ld, -1, -2);  /* [2,3,4] */
+    arg_t tr = arg_transpose(tp, &ld, -1, -2);  /* [2,3,4] */
     arg_t ex = arg_expand(tp, &le, 3, s234);     /* [2,3,4], batch 0 */
     check_binary(tp, c, &at, &bx, dt, "transpose op expand");
     check_binary(tp, c, &bx, &at, dt, "expand op transpose");
-    check_binary(tp, c, &cp, &dt2, dt, "permute op transpose");
+    check_binary(tp, c, &cp, &tr, dt, "permute op transpose");
     check_binary(tp, c, &cp, &at, dt, "permute op transpose, broadcast");
     check_binary(tp, c, &ex, &cp, dt, "expand op permute");
-    arg_t *all[] = {&la, &lb, &lc, &ld, &le, &at, &bx, &cp, &dt2, &ex};
+    arg_t *all[] = {&la, &lb, &lc, &ld, &le, &at, &bx, &cp, &tr, &ex};
     for (int i = 0; i < 10; i++) arg_free(all[i]);
   }
   /* where with every operand a view. */
@@ -899,6 +899,22 @@ START_TEST(test_sum_f32_large_outer_axis_is_accurate) {
 }
 END_TEST
 
+/* Every element of a transposed [4, 250000] view: the innermost run of the
+ * view has only 4 elements, so the total gathers 250000 partial sums. */
+START_TEST(test_sum_all_f32_transposed_short_rows_is_accurate) {
+  tg_tape *tp = tape_new();
+  const int64_t wide[2] = {4, 250000};
+  const double want = 1e6 * (double)0.1f;
+  tg_tensor *t = tg_transpose(tp, tg_full(tp, TG_F32, 2, wide, 0.1), 0, 1);
+  tg_tensor *s = tg_sum_all(tp, t);
+  ASSERT_OK(tp, s);
+  ck_assert_msg(fabs(tg_item(s) - want) <= 1e-4 * want,
+                "sum of transposed [4,250000] of 0.1f = %.9g, want %.9g",
+                tg_item(s), want);
+  tg_tape_free(tp);
+}
+END_TEST
+
 /* --- matmul --------------------------------------------------------------- */
 
 static void check_matmul(tg_tape *tp, const arg_t *a, const arg_t *b,
@@ -1009,6 +1025,10 @@ START_TEST(test_matmul_unit_and_odd_sizes) {
   matmul_leaves(tp, &rng, dt, 2, s11, 2, s11, "[1,1]@[1,1]");
   matmul_leaves(tp, &rng, dt, 2, s13, 2, s3x1, "[1,3]@[3,1]");
   matmul_leaves(tp, &rng, dt, 3, s315, 3, s35, "[3,1,5]@[3,5,1]");
+  /* Empty inner and outer sides: zeros and an empty result. */
+  const int64_t s20[2] = {2, 0}, s03[2] = {0, 3}, s32[2] = {3, 2};
+  matmul_leaves(tp, &rng, dt, 2, s20, 2, s03, "[2,0]@[0,3]");
+  matmul_leaves(tp, &rng, dt, 2, s03, 2, s32, "[0,3]@[3,2]");
   ck_assert_int_eq(tg_error(tp), TG_OK);
   tg_tape_free(tp);
 }
@@ -1093,8 +1113,18 @@ START_TEST(test_matmul_noncontiguous_operands_copied) {
   arg_t l6 = arg_rand(tp, &rng, dt, 3, s432, -1, 1);
   arg_t p6 = arg_permute(tp, &l6, perm); /* [2,4,3], strides (1,6,2) */
   check_matmul(tp, &e5, &p6, dt, "expanded [2,3,4] @ permuted [2,4,3]");
-  arg_t *all[] = {&l1, &p1, &b, &l2, &p2, &l3, &p3, &a,
-                  &l4, &p4, &l5, &e5, &bb, &l6, &p6};
+  /* Row and column vectors with a non-unit stride along their length:
+   * [7,1,2] permuted to [2,1,7] (strides 1,2,2) and [2,7,1] (1,2,2). */
+  const int64_t s712[3] = {7, 1, 2};
+  const int prow[3] = {2, 1, 0}, pcol[3] = {2, 0, 1};
+  arg_t l7 = arg_rand(tp, &rng, dt, 3, s712, -1, 1);
+  arg_t l8 = arg_rand(tp, &rng, dt, 3, s712, -1, 1);
+  arg_t row = arg_permute(tp, &l7, prow);
+  arg_t col = arg_permute(tp, &l8, pcol);
+  check_matmul(tp, &row, &col, dt, "strided [2,1,7] @ strided [2,7,1]");
+  check_matmul(tp, &col, &row, dt, "strided [2,7,1] @ strided [2,1,7]");
+  arg_t *all[] = {&l1, &p1, &b, &l2, &p2, &l3, &p3, &a, &l4, &p4,
+                  &l5, &e5, &bb, &l6, &p6, &l7, &l8, &row, &col};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) arg_free(all[i]);
   tg_tape_free(tp);
 }
@@ -1718,6 +1748,7 @@ static Suite *forward_suite(void) {
   tcase_add_loop_test(tc, test_sum_all_mean_all_are_0d, 0, 2);
   tcase_add_test(tc, test_sum_f32_large_is_accurate);
   tcase_add_test(tc, test_sum_f32_large_outer_axis_is_accurate);
+  tcase_add_test(tc, test_sum_all_f32_transposed_short_rows_is_accurate);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("matmul");

@@ -9,13 +9,14 @@
 
 typedef enum tg_status {
   TG_OK = 0,
-  TG_ERR_NULL,  /* a required argument was NULL */
-  TG_ERR_DTYPE, /* dtypes differ, or a dtype is not supported there */
-  TG_ERR_SHAPE, /* shapes are incompatible */
-  TG_ERR_AXIS,  /* an axis or permutation is out of range */
-  TG_ERR_ARG,   /* another argument is invalid */
-  TG_ERR_NOMEM, /* an allocation failed */
-  TG_ERR_STATE, /* the call does not fit the current state */
+  TG_ERR_NULL,    /* a required argument was NULL */
+  TG_ERR_DTYPE,   /* dtypes differ, or a dtype is not supported there */
+  TG_ERR_SHAPE,   /* shapes are incompatible */
+  TG_ERR_AXIS,    /* an axis or permutation is out of range */
+  TG_ERR_ARG,     /* another argument is invalid */
+  TG_ERR_NOMEM,   /* an allocation failed */
+  TG_ERR_STATE,   /* the call does not fit the current state */
+  TG_ERR_NUMERIC, /* anomaly mode found a NaN or an Inf */
   TG_ERR_COUNT
 } tg_status;
 

@@ -34,6 +34,19 @@ bool tg_grad_enabled(const tg_tape *tp);
  *   tg_set_grad_enabled(tp, prev);                                       */
 bool tg_set_grad_enabled(tg_tape *tp, bool enabled);
 
+/* --- anomaly mode ------------------------------------------------------- */
+
+/* When on, every op's output in the forward pass and every gradient in the
+ * backward pass is checked for NaN and Inf; the first one found becomes the
+ * tape's error (TG_ERR_NUMERIC), naming the op, its position on the tape,
+ * its input shapes and the source location last given by tg_set_location.
+ * It costs one pass over every tensor: for debugging, not for training. */
+void tg_set_anomaly_mode(tg_tape *tp, bool on);
+bool tg_anomaly_mode(const tg_tape *tp);
+/* Tags the ops recorded from now on with a source location. */
+void tg_set_location(tg_tape *tp, const char *file, int line);
+#define TG_HERE(tp) tg_set_location((tp), __FILE__, __LINE__)
+
 /* --- randomness ---------------------------------------------------------- */
 
 void tg_tape_seed(tg_tape *tp, uint64_t seed);

@@ -34,11 +34,6 @@ static bool has_grad(const sweep *s, const tg_tensor *t) {
  * first. */
 static bool accumulate(sweep *s, tg_tensor *t, tg_tensor *g) {
   tg_tape *tp = s->tp;
-  if (g->dtype != t->dtype) {
-    tg__fail(tp, TG_ERR_DTYPE, "%s: gradient for a %s tensor has dtype %s",
-             s->fname, tg_dtype_name(t->dtype), tg_dtype_name(g->dtype));
-    return false;
-  }
   if (!tg__same_shape(g, t)) {
     g = tg_sum_to(tp, g, t->ndim, t->shape); /* names the shapes on error */
     if (!g) return false;
@@ -61,6 +56,32 @@ static bool accumulate(sweep *s, tg_tensor *t, tg_tensor *g) {
   tg_tensor *sum = tg_add(tp, t->pass_grad, g);
   if (!sum) return false;
   t->pass_grad = sum;
+  return true;
+}
+
+/* Checks what a backward rule returned for input i: its dtype, its shape
+ * (exactly the input's for custom ops), and in anomaly mode its values. */
+static bool check_rule_result(tg_tape *tp, const tg_node *n, int i,
+                              const tg_tensor *g) {
+  const tg_tensor *x = n->inputs[i];
+  char label[96], bg[96], bx[96];
+  if (g->dtype != x->dtype) {
+    tg__fail(tp, TG_ERR_DTYPE,
+             "backward of %s: gradient for input #%d has dtype %s, input "
+             "has %s",
+             tg__op_label(n->op, label, sizeof label), i + 1,
+             tg_dtype_name(g->dtype), tg_dtype_name(x->dtype));
+    return false;
+  }
+  if (n->op->strict_grad_shapes && !tg__same_shape(g, x)) {
+    tg__fail(tp, TG_ERR_SHAPE,
+             "backward of %s: gradient for input #%d has shape %s, input "
+             "has %s",
+             tg__op_label(n->op, label, sizeof label), i + 1,
+             tg_shape_str(g, bg, sizeof bg), tg_shape_str(x, bx, sizeof bx));
+    return false;
+  }
+  if (tp->anomaly && !tg__anomaly_check_backward(tp, n, i, g)) return false;
   return true;
 }
 
@@ -88,6 +109,9 @@ static tg_status run(tg_tape *tp, const char *fname, int n_out,
                      tg_tensor *const *outputs, tg_tensor *const *seeds,
                      bool create_graph, bool to_buffers) {
   char b1[96], b2[96];
+  /* A sweep on a tape that already holds an error could not report its own
+   * failures (the first error is kept), so it does not start. */
+  if (tp->err) return tp->err;
   if (n_out <= 0 || !outputs) {
     tg__fail(tp, TG_ERR_ARG, "%s: no outputs given", fname);
     return tp->err;
@@ -130,7 +154,6 @@ static tg_status run(tg_tape *tp, const char *fname, int n_out,
   sweep s = {tp, fname, atomic_fetch_add(&next_pass, 1), NULL};
   bool prev_mode = tg_set_grad_enabled(tp, create_graph);
   tg_status st = TG_OK;
-  tg_status err_before = tp->err;
   for (int j = 0; j < n_out && st == TG_OK; j++) {
     if (!outputs[j]->requires_grad) continue;
     tg_tensor *seed = seeds ? seeds[j] : NULL;
@@ -139,27 +162,38 @@ static tg_status run(tg_tape *tp, const char *fname, int n_out,
           tg_ones(tp, outputs[j]->dtype, outputs[j]->ndim, outputs[j]->shape);
     if (!seed || !accumulate(&s, outputs[j], seed)) st = TG_ERR_NOMEM;
   }
-  for (tg_node *n = start; n && st == TG_OK; n = n->prev) {
+  tp->sweeping = true;
+  for (tg_node *n = start; n && st == TG_OK && !tp->err; n = n->prev) {
     tg_tensor *out = n->out;
     if (!has_grad(&s, out)) continue; /* not on a path to the outputs */
     tg_tensor *g = out->pass_grad;
     if (to_buffers && (out->flags & TG_FLAG_RETAIN_GRAD) &&
         !deposit(tp, fname, out, g))
       break;
-    tg_tensor *gin[TG_MAX_INPUTS] = {NULL};
+    tg_tensor *small[8] = {NULL}, **gin = small;
+    if (n->n_inputs > 8) {
+      gin = tg__arena_alloc(&tp->arena, sizeof *gin * n->n_inputs);
+      if (!gin) {
+        tg__fail(tp, TG_ERR_NOMEM, "%s: out of memory", fname);
+        break;
+      }
+      for (int i = 0; i < n->n_inputs; i++)
+        gin[i] = NULL;
+    }
     n->op->backward(tp, n, g, gin);
-    if (tp->err != err_before) break;
-    for (int i = 0; i < n->n_inputs; i++) {
+    for (int i = 0; i < n->n_inputs && !tp->err; i++) {
       if (!tg__needs_grad(n, i) || !gin[i]) continue;
-      if (!accumulate(&s, n->inputs[i], gin[i])) break;
+      if (!check_rule_result(tp, n, i, gin[i])) break;
+      accumulate(&s, n->inputs[i], gin[i]);
     }
   }
-  if (to_buffers && tp->err == err_before) {
+  tp->sweeping = false;
+  if (to_buffers && !tp->err) {
     for (leaf_link *l = s.leaves; l; l = l->next)
       if (!deposit(tp, fname, l->t, l->t->pass_grad)) break;
   }
   tg_set_grad_enabled(tp, prev_mode);
-  if (tp->err != err_before) return tp->err ? tp->err : TG_ERR_STATE;
+  if (tp->err) return tp->err;
   /* Remember the pass for tg_grad to read the results. */
   tp->pass = s.pass;
   return TG_OK;

@@ -32,7 +32,8 @@ void tg__arena_release(tg_arena *a);
 
 /* --- ops and nodes ------------------------------------------------------- */
 
-#define TG_MAX_INPUTS 3
+/* Inputs kept inside the node; ops with more take an arena array. */
+#define TG_NODE_INLINE_INPUTS 3
 
 /* A backward rule: given the gradient of the node's output, set gin[i] to
  * the gradient of input i (or leave it NULL). Rules are written with public
@@ -40,24 +41,53 @@ void tg__arena_release(tg_arena *a);
  * may have the broadcast (output) shape: the engine sums them back. */
 typedef void (*tg_backward_fn)(tg_tape *tp, tg_node *n, tg_tensor *gout,
                                tg_tensor **gin);
+/* Runs the node's op again on other inputs, with the node's arguments
+ * (axes, exponent, shape...). Used to re-check a node's backward rule. */
+typedef tg_tensor *(*tg_replay_fn)(tg_tape *tp, const tg_node *n,
+                                   tg_tensor *const *inputs);
 
 typedef struct tg_op_def {
-  const char *name;
+  const char *name; /* "exp"; errors and printing say "tg_exp" */
   tg_backward_fn backward;
+  tg_replay_fn replay;
+  /* The public function, for replaying ops whose only arguments are their
+   * inputs (set one of the two, or a replay). */
+  tg_tensor *(*unary)(tg_tape *, tg_tensor *);
+  tg_tensor *(*binary)(tg_tape *, tg_tensor *, tg_tensor *);
+  /* Custom ops must return gradients of exactly their inputs' shapes: the
+   * engine does not sum broadcast gradients for them, so a forgotten sum is
+   * an error rather than silently mended. */
+  bool strict_grad_shapes;
 } tg_op_def;
 
 struct tg_node {
   const tg_op_def *op;
   int index; /* position on the tape, from 0 */
   int n_inputs;
-  tg_tensor *inputs[TG_MAX_INPUTS];
+  tg_tensor **inputs; /* inline_inputs or an arena array */
+  tg_tensor *inline_inputs[TG_NODE_INLINE_INPUTS];
   tg_tensor *out;
   double scalar;          /* op argument: p of pow_scalar, s of mul_scalar */
   int iargs[TG_MAX_DIMS]; /* op argument: axes, permutation */
   int n_iargs;
   bool keepdim;
+  const char *file; /* source location set by tg_set_location, if any */
+  int line;
   tg_node *prev, *next;
 };
+
+/* Replays an op with no arguments besides its inputs. */
+tg_tensor *tg__replay_plain(tg_tape *tp, const tg_node *n,
+                            tg_tensor *const *inputs);
+
+/* "tg_exp", or "custom op 'name'": how messages name an op. */
+const char *tg__op_label(const tg_op_def *op, char *buf, size_t size);
+
+/* Anomaly mode: false (error set) when t holds NaN or Inf. */
+bool tg__anomaly_check_forward(tg_tape *tp, const tg_op_def *op, int n_inputs,
+                               tg_tensor *const *inputs, const tg_tensor *out);
+bool tg__anomaly_check_backward(tg_tape *tp, const tg_node *n, int input,
+                                const tg_tensor *grad);
 
 struct tg_tape {
   tg_arena arena;
@@ -68,6 +98,10 @@ struct tg_tape {
   char errmsg[512];
   uint64_t pass; /* id of the current or last backward pass */
   tg_rng rng;
+  bool anomaly;     /* check every output and gradient for NaN and Inf */
+  bool sweeping;    /* inside a backward sweep (gradients checked there) */
+  const char *file; /* source location given by tg_set_location */
+  int line;
 };
 
 /* Records the first error (later ones are dropped: the first is the cause)

@@ -42,6 +42,7 @@ static const char *const status_text[TG_ERR_COUNT] = {
     [TG_ERR_ARG] = "invalid argument",
     [TG_ERR_NOMEM] = "out of memory",
     [TG_ERR_STATE] = "call does not fit the current state",
+    [TG_ERR_NUMERIC] = "non-finite value found in anomaly mode",
 };
 
 const char *tg_strerror(tg_status code) {
@@ -111,20 +112,29 @@ bool tg__will_record(const tg_tape *tp, int n, tg_tensor *const *in) {
 bool tg__record(tg_tape *tp, const tg_op_def *op, int n_inputs,
                 tg_tensor *const *inputs, tg_tensor *out, tg_node **node) {
   if (node) *node = NULL;
+  if (tp->anomaly && !tg__anomaly_check_forward(tp, op, n_inputs, inputs, out))
+    return false;
   if (!tg__will_record(tp, n_inputs, inputs)) return true;
+  char label[96];
   tg_node *n = tg__arena_alloc(&tp->arena, sizeof *n);
-  if (!n) {
-    tg__fail(tp, TG_ERR_NOMEM, "tg_%s: out of memory recording the node",
-             op->name);
+  tg_tensor **slots = NULL;
+  if (n && n_inputs > TG_NODE_INLINE_INPUTS)
+    slots = tg__arena_alloc(&tp->arena, sizeof(tg_tensor *) * n_inputs);
+  if (!n || (n_inputs > TG_NODE_INLINE_INPUTS && !slots)) {
+    tg__fail(tp, TG_ERR_NOMEM, "%s: out of memory recording the node",
+             tg__op_label(op, label, sizeof label));
     return false;
   }
   memset(n, 0, sizeof *n);
   n->op = op;
   n->index = (int)tp->n_nodes;
   n->n_inputs = n_inputs;
+  n->inputs = slots ? slots : n->inline_inputs;
   for (int i = 0; i < n_inputs; i++)
     n->inputs[i] = inputs[i];
   n->out = out;
+  n->file = tp->file;
+  n->line = tp->line;
   n->prev = tp->last;
   if (tp->last)
     tp->last->next = n;
@@ -136,4 +146,33 @@ bool tg__record(tg_tape *tp, const tg_op_def *op, int n_inputs,
   out->requires_grad = true;
   if (node) *node = n;
   return true;
+}
+
+const char *tg__op_label(const tg_op_def *op, char *buf, size_t size) {
+  if (op->strict_grad_shapes)
+    snprintf(buf, size, "custom op '%s'", op->name);
+  else
+    snprintf(buf, size, "tg_%s", op->name);
+  return buf;
+}
+
+tg_tensor *tg__replay_plain(tg_tape *tp, const tg_node *n,
+                            tg_tensor *const *inputs) {
+  if (n->op->unary) return n->op->unary(tp, inputs[0]);
+  if (n->op->binary) return n->op->binary(tp, inputs[0], inputs[1]);
+  return tg__fail(tp, TG_ERR_STATE, "tg_%s: cannot be replayed", n->op->name);
+}
+
+/* --- anomaly mode and source locations ----------------------------------- */
+
+void tg_set_anomaly_mode(tg_tape *tp, bool on) {
+  if (tp) tp->anomaly = on;
+}
+
+bool tg_anomaly_mode(const tg_tape *tp) { return tp && tp->anomaly; }
+
+void tg_set_location(tg_tape *tp, const char *file, int line) {
+  if (!tp) return;
+  tp->file = file;
+  tp->line = line;
 }

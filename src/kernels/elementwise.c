@@ -294,3 +294,35 @@ void tg_k_where(tg_dtype dt, int ndim, const int64_t *shape, void *out,
   char *base[4] = {out, (char *)mask, (char *)a, (char *)b};
   tg_k_iter_run(&it, base, where_inner, &dt);
 }
+
+/* --- finiteness ---------------------------------------------------------- */
+
+typedef struct {
+  tg_dtype dt;
+  int found; /* 0 none, 1 NaN, 2 Inf */
+} finite_ctx;
+
+static void finite_inner(int64_t n, char **p, const int64_t *s, void *ctx) {
+  finite_ctx *c = ctx;
+  if (c->found) return;
+  for (int64_t i = 0; i < n; i++) {
+    double v = c->dt == TG_F32 ? (double)*(const float *)(p[0] + i * s[0])
+                               : *(const double *)(p[0] + i * s[0]);
+    if (v - v != 0) { /* NaN or Inf; one test in the common case */
+      c->found = v != v ? 1 : 2;
+      return;
+    }
+  }
+}
+
+int tg_k_find_nonfinite(tg_dtype dt, int ndim, const int64_t *shape,
+                        const void *data, const int64_t *strides) {
+  tg_k_iter it;
+  const int64_t *st[1] = {strides};
+  size_t sz[1] = {esize(dt)};
+  tg_k_iter_init(&it, ndim, shape, 1, st, sz);
+  char *base[1] = {(char *)data};
+  finite_ctx c = {dt, 0};
+  tg_k_iter_run(&it, base, finite_inner, &c);
+  return c.found;
+}

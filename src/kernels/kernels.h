@@ -93,15 +93,21 @@ void tg_k_where(tg_dtype dt, int ndim, const int64_t *shape, void *out,
                 const int64_t *a_strides, const void *b,
                 const int64_t *b_strides);
 
+/* 0 when every element is finite, 1 at the first NaN, 2 at the first Inf. */
+int tg_k_find_nonfinite(tg_dtype dt, int ndim, const int64_t *shape,
+                        const void *data, const int64_t *strides);
+
 /* --- reductions ---------------------------------------------------------- */
 
 typedef enum tg_k_reduce_op { TG_K_RSUM, TG_K_RMAX } tg_k_reduce_op;
 
 /* Reduces in (shape, in_strides) into out, whose strides are 0 along the
- * reduced axes. out is overwritten. */
+ * reduced axes. out is overwritten. scratch (out_numel doubles, or NULL)
+ * lets an f32 sum accumulate in double. */
 void tg_k_reduce(tg_k_reduce_op op, tg_dtype dt, int ndim, const int64_t *shape,
                  const void *in, const int64_t *in_strides, void *out,
-                 const int64_t *out_strides, int64_t out_numel);
+                 const int64_t *out_strides, int64_t out_numel,
+                 double *scratch);
 
 /* --- matmul -------------------------------------------------------------- */
 

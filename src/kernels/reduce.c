@@ -48,18 +48,39 @@ static void reduce_inner(int64_t n, char **p, const int64_t *s, void *ctx) {
     REDUCE_INNER(double);
 }
 
+/* f32 sums accumulate in a double slot per output element: float slots
+ * would lose digits when many elements fold into one across outer axes. */
+static void sum_f32_wide_inner(int64_t n, char **p, const int64_t *s,
+                               void *ctx) {
+  (void)ctx;
+  const char *x = p[1];
+  if (s[0] == 0) {
+    double acc = 0;
+    for (int64_t i = 0; i < n; i++)
+      acc += *(const float *)(x + i * s[1]);
+    *(double *)p[0] += acc;
+  } else {
+    for (int64_t i = 0; i < n; i++)
+      *(double *)(p[0] + i * s[0]) += *(const float *)(x + i * s[1]);
+  }
+}
+
 void tg_k_reduce(tg_k_reduce_op op, tg_dtype dt, int ndim, const int64_t *shape,
                  const void *in, const int64_t *in_strides, void *out,
-                 const int64_t *out_strides, int64_t out_numel) {
+                 const int64_t *out_strides, int64_t out_numel,
+                 double *scratch) {
+  bool wide = op == TG_K_RSUM && dt == TG_F32 && scratch;
   double init = op == TG_K_RSUM ? 0.0 : -INFINITY;
   int64_t flat[1] = {out_numel};
-  tg_k_fill(dt, 1, flat, out, NULL, init);
+  tg_k_fill(wide ? TG_F64 : dt, 1, flat, wide ? (void *)scratch : out, NULL,
+            init);
   tg_k_iter it;
   const int64_t *st[2] = {out_strides, in_strides};
   size_t es = dt == TG_F32 ? 4 : 8;
-  size_t sz[2] = {es, es};
+  size_t sz[2] = {wide ? 8 : es, es};
   tg_k_iter_init(&it, ndim, shape, 2, st, sz);
-  char *base[2] = {out, (char *)in};
+  char *base[2] = {wide ? (char *)scratch : (char *)out, (char *)in};
   reduce_ctx c = {op, dt};
-  tg_k_iter_run(&it, base, reduce_inner, &c);
+  tg_k_iter_run(&it, base, wide ? sum_f32_wide_inner : reduce_inner, &c);
+  if (wide) tg_k_convert(1, flat, TG_F32, out, NULL, TG_F64, scratch, NULL);
 }

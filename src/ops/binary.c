@@ -39,7 +39,10 @@ static void add_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   (void)n;
   gin[0] = gin[1] = g;
 }
-static const tg_op_def OP_ADD = {"add", add_backward};
+static const tg_op_def OP_ADD = {.name = "add",
+                                 .backward = add_backward,
+                                 .replay = tg__replay_plain,
+                                 .binary = tg_add};
 tg_tensor *tg_add(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   return binary(tp, &OP_ADD, "tg_add", TG_K_ADD, a, b);
 }
@@ -50,7 +53,10 @@ static void sub_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   gin[0] = g;
   if (tg__needs_grad(n, 1)) gin[1] = tg_neg(tp, g);
 }
-static const tg_op_def OP_SUB = {"sub", sub_backward};
+static const tg_op_def OP_SUB = {.name = "sub",
+                                 .backward = sub_backward,
+                                 .replay = tg__replay_plain,
+                                 .binary = tg_sub};
 tg_tensor *tg_sub(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   return binary(tp, &OP_SUB, "tg_sub", TG_K_SUB, a, b);
 }
@@ -61,7 +67,10 @@ static void mul_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   if (tg__needs_grad(n, 0)) gin[0] = tg_mul(tp, g, n->inputs[1]);
   if (tg__needs_grad(n, 1)) gin[1] = tg_mul(tp, g, n->inputs[0]);
 }
-static const tg_op_def OP_MUL = {"mul", mul_backward};
+static const tg_op_def OP_MUL = {.name = "mul",
+                                 .backward = mul_backward,
+                                 .replay = tg__replay_plain,
+                                 .binary = tg_mul};
 tg_tensor *tg_mul(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   return binary(tp, &OP_MUL, "tg_mul", TG_K_MUL, a, b);
 }
@@ -74,7 +83,10 @@ static void div_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   if (tg__needs_grad(n, 1))
     gin[1] = tg_neg(tp, tg_div(tp, tg_mul(tp, g, n->out), b));
 }
-static const tg_op_def OP_DIV = {"div", div_backward};
+static const tg_op_def OP_DIV = {.name = "div",
+                                 .backward = div_backward,
+                                 .replay = tg__replay_plain,
+                                 .binary = tg_div};
 tg_tensor *tg_div(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   return binary(tp, &OP_DIV, "tg_div", TG_K_DIV, a, b);
 }
@@ -94,7 +106,10 @@ static void pow_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
     gin[1] = tg_where(tp, tg_eq(tp, a, zero), zero, tg_mul(tp, g, d));
   }
 }
-static const tg_op_def OP_POW = {"pow", pow_backward};
+static const tg_op_def OP_POW = {.name = "pow",
+                                 .backward = pow_backward,
+                                 .replay = tg__replay_plain,
+                                 .binary = tg_pow};
 tg_tensor *tg_pow(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   return binary(tp, &OP_POW, "tg_pow", TG_K_POW, a, b);
 }
@@ -118,8 +133,14 @@ static void minimum_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                              tg_tensor **gin) {
   extremum_backward(tp, n, g, gin, false);
 }
-static const tg_op_def OP_MAXIMUM = {"maximum", maximum_backward};
-static const tg_op_def OP_MINIMUM = {"minimum", minimum_backward};
+static const tg_op_def OP_MAXIMUM = {.name = "maximum",
+                                     .backward = maximum_backward,
+                                     .replay = tg__replay_plain,
+                                     .binary = tg_maximum};
+static const tg_op_def OP_MINIMUM = {.name = "minimum",
+                                     .backward = minimum_backward,
+                                     .replay = tg__replay_plain,
+                                     .binary = tg_minimum};
 tg_tensor *tg_maximum(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   return binary(tp, &OP_MAXIMUM, "tg_maximum", TG_K_MAX, a, b);
 }
@@ -158,7 +179,13 @@ static void where_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   if (tg__needs_grad(n, 1)) gin[1] = tg_where(tp, m, g, zero);
   if (tg__needs_grad(n, 2)) gin[2] = tg_where(tp, m, zero, g);
 }
-static const tg_op_def OP_WHERE = {"where", where_backward};
+static tg_tensor *where_replay(tg_tape *tp, const tg_node *n,
+                               tg_tensor *const *in) {
+  (void)n;
+  return tg_where(tp, in[0], in[1], in[2]);
+}
+static const tg_op_def OP_WHERE = {
+    .name = "where", .backward = where_backward, .replay = where_replay};
 
 tg_tensor *tg_where(tg_tape *tp, tg_tensor *mask, tg_tensor *a, tg_tensor *b) {
   tg_tensor *in[3] = {mask, a, b};

@@ -39,7 +39,10 @@ static void matmul_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   if (tg__needs_grad(n, 1))
     gin[1] = tg_matmul(tp, tg_transpose(tp, a, -1, -2), g);
 }
-static const tg_op_def OP_MATMUL = {"matmul", matmul_backward};
+static const tg_op_def OP_MATMUL = {.name = "matmul",
+                                    .backward = matmul_backward,
+                                    .replay = tg__replay_plain,
+                                    .binary = tg_matmul};
 
 tg_tensor *tg_matmul(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   tg_tensor *in[2] = {a, b};

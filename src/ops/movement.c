@@ -20,7 +20,12 @@ static void reshape_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   tg_tensor *x = n->inputs[0];
   gin[0] = tg_reshape(tp, g, x->ndim, x->shape);
 }
-static const tg_op_def OP_RESHAPE = {"reshape", reshape_backward};
+static tg_tensor *reshape_replay(tg_tape *tp, const tg_node *n,
+                                 tg_tensor *const *in) {
+  return tg_reshape(tp, in[0], n->out->ndim, n->out->shape);
+}
+static const tg_op_def OP_RESHAPE = {
+    .name = "reshape", .backward = reshape_backward, .replay = reshape_replay};
 
 tg_tensor *tg_reshape(tg_tape *tp, tg_tensor *x, int ndim,
                       const int64_t *shape) {
@@ -85,7 +90,12 @@ static void permute_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
     inv[n->iargs[d]] = d;
   gin[0] = tg_permute(tp, g, inv);
 }
-static const tg_op_def OP_PERMUTE = {"permute", permute_backward};
+static tg_tensor *permute_replay(tg_tape *tp, const tg_node *n,
+                                 tg_tensor *const *in) {
+  return tg_permute(tp, in[0], n->iargs);
+}
+static const tg_op_def OP_PERMUTE = {
+    .name = "permute", .backward = permute_backward, .replay = permute_replay};
 
 tg_tensor *tg_permute(tg_tape *tp, tg_tensor *x, const int *perm) {
   if (!tg__inputs_ok(tp, "tg_permute", 1, &x)) return NULL;
@@ -144,7 +154,12 @@ static void expand_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   (void)n;
   gin[0] = g;
 }
-static const tg_op_def OP_EXPAND = {"expand", expand_backward};
+static tg_tensor *expand_replay(tg_tape *tp, const tg_node *n,
+                                tg_tensor *const *in) {
+  return tg_expand(tp, in[0], n->out->ndim, n->out->shape);
+}
+static const tg_op_def OP_EXPAND = {
+    .name = "expand", .backward = expand_backward, .replay = expand_replay};
 
 tg_tensor *tg_expand(tg_tape *tp, tg_tensor *x, int ndim,
                      const int64_t *shape) {
@@ -178,7 +193,10 @@ static void contiguous_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   (void)n;
   gin[0] = g;
 }
-static const tg_op_def OP_CONTIGUOUS = {"contiguous", contiguous_backward};
+static const tg_op_def OP_CONTIGUOUS = {.name = "contiguous",
+                                        .backward = contiguous_backward,
+                                        .replay = tg__replay_plain,
+                                        .unary = tg_contiguous};
 
 tg_tensor *tg_contiguous(tg_tape *tp, tg_tensor *x) {
   if (!tg__inputs_ok(tp, "tg_contiguous", 1, &x)) return NULL;

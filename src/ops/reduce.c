@@ -43,8 +43,13 @@ static tg_tensor *reduce(tg_tape *tp, const tg_op_def *op, const char *fname,
   tg__contiguous_strides(x->ndim, kshape, kstrides);
   for (int d = 0; d < x->ndim; d++)
     ostrides[d] = (mask & (1u << d)) ? 0 : kstrides[d];
+  double *scratch = NULL;
+  if (k == TG_K_RSUM && x->dtype == TG_F32) {
+    scratch = tg__arena_alloc(&tp->arena, sizeof(double) * out->numel);
+    if (!scratch) return tg__fail(tp, TG_ERR_NOMEM, "%s: out of memory", fname);
+  }
   tg_k_reduce(k, x->dtype, x->ndim, x->shape, x->data, x->strides, out->data,
-              ostrides, out->numel);
+              ostrides, out->numel, scratch);
   tg_node *n;
   if (!tg__record(tp, op, 1, &x, out, &n)) return NULL;
   if (n) {
@@ -64,6 +69,29 @@ static int mask_axes(unsigned mask, int ndim, int *axes) {
   return n;
 }
 
+typedef tg_tensor *(*reduce_fn)(tg_tape *, tg_tensor *, int, const int *, bool);
+
+/* Runs fn again with the node's axes and keepdim. A 0-d input has no axes
+ * in its mask, and "no axes" means all of them: the same thing. */
+static tg_tensor *reduce_again(tg_tape *tp, const tg_node *n, tg_tensor *x,
+                               reduce_fn fn) {
+  int axes[TG_MAX_DIMS];
+  int na = mask_axes((unsigned)n->iargs[0], n->inputs[0]->ndim, axes);
+  return fn(tp, x, na, axes, n->keepdim);
+}
+static tg_tensor *sum_replay(tg_tape *tp, const tg_node *n,
+                             tg_tensor *const *in) {
+  return reduce_again(tp, n, in[0], tg_sum);
+}
+static tg_tensor *mean_replay(tg_tape *tp, const tg_node *n,
+                              tg_tensor *const *in) {
+  return reduce_again(tp, n, in[0], tg_mean);
+}
+static tg_tensor *max_replay(tg_tape *tp, const tg_node *n,
+                             tg_tensor *const *in) {
+  return reduce_again(tp, n, in[0], tg_max);
+}
+
 /* g reshaped to the keepdim shape, so it broadcasts against the input. */
 static tg_tensor *unreduce(tg_tape *tp, tg_node *n, tg_tensor *g) {
   if (n->keepdim) return g;
@@ -78,7 +106,8 @@ static void sum_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   tg_tensor *x = n->inputs[0];
   gin[0] = tg_expand(tp, unreduce(tp, n, g), x->ndim, x->shape);
 }
-static const tg_op_def OP_SUM = {"sum", sum_backward};
+static const tg_op_def OP_SUM = {
+    .name = "sum", .backward = sum_backward, .replay = sum_replay};
 tg_tensor *tg_sum(tg_tape *tp, tg_tensor *x, int n_axes, const int *axes,
                   bool keepdim) {
   return reduce(tp, &OP_SUM, "tg_sum", TG_K_RSUM, x, n_axes, axes, keepdim,
@@ -100,7 +129,8 @@ static void mean_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   tg_tensor *gk = tg_mul_scalar(tp, unreduce(tp, n, g), 1.0 / count);
   gin[0] = tg_expand(tp, gk, x->ndim, x->shape);
 }
-static const tg_op_def OP_MEAN = {"mean", mean_backward};
+static const tg_op_def OP_MEAN = {
+    .name = "mean", .backward = mean_backward, .replay = mean_replay};
 tg_tensor *tg_mean(tg_tape *tp, tg_tensor *x, int n_axes, const int *axes,
                    bool keepdim) {
   unsigned mask = 0;
@@ -125,7 +155,8 @@ static void max_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   tg_tensor *ties = tg_sum(tp, hit, na, axes, true);
   gin[0] = tg_div(tp, tg_mul(tp, hit, unreduce(tp, n, g)), ties);
 }
-static const tg_op_def OP_MAX = {"max", max_backward};
+static const tg_op_def OP_MAX = {
+    .name = "max", .backward = max_backward, .replay = max_replay};
 tg_tensor *tg_max(tg_tape *tp, tg_tensor *x, int n_axes, const int *axes,
                   bool keepdim) {
   return reduce(tp, &OP_MAX, "tg_max", TG_K_RMAX, x, n_axes, axes, keepdim,

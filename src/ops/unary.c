@@ -6,7 +6,8 @@
 
 /* Runs kernel k over x (made contiguous first) and records op. */
 static tg_tensor *unary(tg_tape *tp, const tg_op_def *op, const char *fname,
-                        tg_k_unary_op k, tg_tensor *x, double p, double q) {
+                        tg_k_unary_op k, tg_tensor *x, double p, double q,
+                        double arg) {
   if (!tg__inputs_ok(tp, fname, 1, &x)) return NULL;
   tg_tensor *xc = tg__contiguous_data(tp, fname, x);
   if (!xc) return NULL;
@@ -15,7 +16,7 @@ static tg_tensor *unary(tg_tape *tp, const tg_op_def *op, const char *fname,
   tg_k_unary(k, x->dtype, x->numel, out->data, xc->data, p, q);
   tg_node *n;
   if (!tg__record(tp, op, 1, &x, out, &n)) return NULL;
-  if (n) n->scalar = p;
+  if (n) n->scalar = arg;
   return out;
 }
 
@@ -30,9 +31,12 @@ static void neg_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   (void)n;
   gin[0] = tg_neg(tp, g);
 }
-static const tg_op_def OP_NEG = {"neg", neg_backward};
+static const tg_op_def OP_NEG = {.name = "neg",
+                                 .backward = neg_backward,
+                                 .replay = tg__replay_plain,
+                                 .unary = tg_neg};
 tg_tensor *tg_neg(tg_tape *tp, tg_tensor *x) {
-  return unary(tp, &OP_NEG, "tg_neg", TG_K_NEG, x, 0, 0);
+  return unary(tp, &OP_NEG, "tg_neg", TG_K_NEG, x, 0, 0, 0);
 }
 
 /* d(e^x) = g * e^x: reuses the output */
@@ -40,9 +44,12 @@ static void exp_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                          tg_tensor **gin) {
   gin[0] = tg_mul(tp, g, n->out);
 }
-static const tg_op_def OP_EXP = {"exp", exp_backward};
+static const tg_op_def OP_EXP = {.name = "exp",
+                                 .backward = exp_backward,
+                                 .replay = tg__replay_plain,
+                                 .unary = tg_exp};
 tg_tensor *tg_exp(tg_tape *tp, tg_tensor *x) {
-  return unary(tp, &OP_EXP, "tg_exp", TG_K_EXP, x, 0, 0);
+  return unary(tp, &OP_EXP, "tg_exp", TG_K_EXP, x, 0, 0, 0);
 }
 
 /* d(ln x) = g / x */
@@ -50,9 +57,12 @@ static void log_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                          tg_tensor **gin) {
   gin[0] = tg_div(tp, g, n->inputs[0]);
 }
-static const tg_op_def OP_LOG = {"log", log_backward};
+static const tg_op_def OP_LOG = {.name = "log",
+                                 .backward = log_backward,
+                                 .replay = tg__replay_plain,
+                                 .unary = tg_log};
 tg_tensor *tg_log(tg_tape *tp, tg_tensor *x) {
-  return unary(tp, &OP_LOG, "tg_log", TG_K_LOG, x, 0, 0);
+  return unary(tp, &OP_LOG, "tg_log", TG_K_LOG, x, 0, 0, 0);
 }
 
 /* d(sqrt x) = g / (2 sqrt x) */
@@ -60,9 +70,12 @@ static void sqrt_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                           tg_tensor **gin) {
   gin[0] = tg_div(tp, g, tg_mul_scalar(tp, n->out, 2.0));
 }
-static const tg_op_def OP_SQRT = {"sqrt", sqrt_backward};
+static const tg_op_def OP_SQRT = {.name = "sqrt",
+                                  .backward = sqrt_backward,
+                                  .replay = tg__replay_plain,
+                                  .unary = tg_sqrt};
 tg_tensor *tg_sqrt(tg_tape *tp, tg_tensor *x) {
-  return unary(tp, &OP_SQRT, "tg_sqrt", TG_K_SQRT, x, 0, 0);
+  return unary(tp, &OP_SQRT, "tg_sqrt", TG_K_SQRT, x, 0, 0, 0);
 }
 
 /* d(tanh x) = g * (1 - tanh^2 x) */
@@ -72,9 +85,12 @@ static void tanh_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   tg_tensor *one_minus_y2 = tg_add_scalar(tp, tg_neg(tp, tg_mul(tp, y, y)), 1);
   gin[0] = tg_mul(tp, g, one_minus_y2);
 }
-static const tg_op_def OP_TANH = {"tanh", tanh_backward};
+static const tg_op_def OP_TANH = {.name = "tanh",
+                                  .backward = tanh_backward,
+                                  .replay = tg__replay_plain,
+                                  .unary = tg_tanh};
 tg_tensor *tg_tanh(tg_tape *tp, tg_tensor *x) {
-  return unary(tp, &OP_TANH, "tg_tanh", TG_K_TANH, x, 0, 0);
+  return unary(tp, &OP_TANH, "tg_tanh", TG_K_TANH, x, 0, 0, 0);
 }
 
 /* d(sigmoid x) = g * s * (1 - s) */
@@ -84,9 +100,12 @@ static void sigmoid_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   tg_tensor *one_minus_s = tg_add_scalar(tp, tg_neg(tp, s), 1);
   gin[0] = tg_mul(tp, g, tg_mul(tp, s, one_minus_s));
 }
-static const tg_op_def OP_SIGMOID = {"sigmoid", sigmoid_backward};
+static const tg_op_def OP_SIGMOID = {.name = "sigmoid",
+                                     .backward = sigmoid_backward,
+                                     .replay = tg__replay_plain,
+                                     .unary = tg_sigmoid};
 tg_tensor *tg_sigmoid(tg_tape *tp, tg_tensor *x) {
-  return unary(tp, &OP_SIGMOID, "tg_sigmoid", TG_K_SIGMOID, x, 0, 0);
+  return unary(tp, &OP_SIGMOID, "tg_sigmoid", TG_K_SIGMOID, x, 0, 0, 0);
 }
 
 /* d(relu x) = g * [x > 0] (0 at the kink, as PyTorch) */
@@ -95,9 +114,12 @@ static void relu_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   tg_tensor *x = n->inputs[0];
   gin[0] = tg_mul(tp, g, tg_gt(tp, x, constant(tp, x, 0)));
 }
-static const tg_op_def OP_RELU = {"relu", relu_backward};
+static const tg_op_def OP_RELU = {.name = "relu",
+                                  .backward = relu_backward,
+                                  .replay = tg__replay_plain,
+                                  .unary = tg_relu};
 tg_tensor *tg_relu(tg_tape *tp, tg_tensor *x) {
-  return unary(tp, &OP_RELU, "tg_relu", TG_K_RELU, x, 0, 0);
+  return unary(tp, &OP_RELU, "tg_relu", TG_K_RELU, x, 0, 0, 0);
 }
 
 /* d|x| = g * sign(x) (0 at x = 0) */
@@ -107,9 +129,12 @@ static void abs_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   tg_tensor *sign = tg_sub(tp, tg_gt(tp, x, zero), tg_lt(tp, x, zero));
   gin[0] = tg_mul(tp, g, sign);
 }
-static const tg_op_def OP_ABS = {"abs", abs_backward};
+static const tg_op_def OP_ABS = {.name = "abs",
+                                 .backward = abs_backward,
+                                 .replay = tg__replay_plain,
+                                 .unary = tg_abs};
 tg_tensor *tg_abs(tg_tape *tp, tg_tensor *x) {
-  return unary(tp, &OP_ABS, "tg_abs", TG_K_ABS, x, 0, 0);
+  return unary(tp, &OP_ABS, "tg_abs", TG_K_ABS, x, 0, 0, 0);
 }
 
 /* d(sin x) = g * cos x */
@@ -117,9 +142,12 @@ static void sin_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                          tg_tensor **gin) {
   gin[0] = tg_mul(tp, g, tg_cos(tp, n->inputs[0]));
 }
-static const tg_op_def OP_SIN = {"sin", sin_backward};
+static const tg_op_def OP_SIN = {.name = "sin",
+                                 .backward = sin_backward,
+                                 .replay = tg__replay_plain,
+                                 .unary = tg_sin};
 tg_tensor *tg_sin(tg_tape *tp, tg_tensor *x) {
-  return unary(tp, &OP_SIN, "tg_sin", TG_K_SIN, x, 0, 0);
+  return unary(tp, &OP_SIN, "tg_sin", TG_K_SIN, x, 0, 0, 0);
 }
 
 /* d(cos x) = -g * sin x */
@@ -127,9 +155,12 @@ static void cos_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                          tg_tensor **gin) {
   gin[0] = tg_mul(tp, g, tg_neg(tp, tg_sin(tp, n->inputs[0])));
 }
-static const tg_op_def OP_COS = {"cos", cos_backward};
+static const tg_op_def OP_COS = {.name = "cos",
+                                 .backward = cos_backward,
+                                 .replay = tg__replay_plain,
+                                 .unary = tg_cos};
 tg_tensor *tg_cos(tg_tape *tp, tg_tensor *x) {
-  return unary(tp, &OP_COS, "tg_cos", TG_K_COS, x, 0, 0);
+  return unary(tp, &OP_COS, "tg_cos", TG_K_COS, x, 0, 0, 0);
 }
 
 /* d(x^p) = g * p * x^(p-1) */
@@ -144,9 +175,15 @@ static void pow_scalar_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   tg_tensor *d = tg_mul_scalar(tp, tg_pow_scalar(tp, n->inputs[0], p - 1), p);
   gin[0] = tg_mul(tp, g, d);
 }
-static const tg_op_def OP_POW_SCALAR = {"pow_scalar", pow_scalar_backward};
+static tg_tensor *pow_scalar_replay(tg_tape *tp, const tg_node *n,
+                                    tg_tensor *const *in) {
+  return tg_pow_scalar(tp, in[0], n->scalar);
+}
+static const tg_op_def OP_POW_SCALAR = {.name = "pow_scalar",
+                                        .backward = pow_scalar_backward,
+                                        .replay = pow_scalar_replay};
 tg_tensor *tg_pow_scalar(tg_tape *tp, tg_tensor *x, double p) {
-  return unary(tp, &OP_POW_SCALAR, "tg_pow_scalar", TG_K_POWS, x, p, 0);
+  return unary(tp, &OP_POW_SCALAR, "tg_pow_scalar", TG_K_POWS, x, p, 0, p);
 }
 
 /* d(s*x) = s * g; adding a constant passes g through. */
@@ -160,14 +197,23 @@ static void add_scalar_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   (void)n;
   gin[0] = g;
 }
-static const tg_op_def OP_MUL_SCALAR = {"mul_scalar", mul_scalar_backward};
-static const tg_op_def OP_ADD_SCALAR = {"add_scalar", add_scalar_backward};
+static tg_tensor *mul_scalar_replay(tg_tape *tp, const tg_node *n,
+                                    tg_tensor *const *in) {
+  return tg_mul_scalar(tp, in[0], n->scalar);
+}
+static tg_tensor *add_scalar_replay(tg_tape *tp, const tg_node *n,
+                                    tg_tensor *const *in) {
+  return tg_add_scalar(tp, in[0], n->scalar);
+}
+static const tg_op_def OP_MUL_SCALAR = {.name = "mul_scalar",
+                                        .backward = mul_scalar_backward,
+                                        .replay = mul_scalar_replay};
+static const tg_op_def OP_ADD_SCALAR = {.name = "add_scalar",
+                                        .backward = add_scalar_backward,
+                                        .replay = add_scalar_replay};
 tg_tensor *tg_mul_scalar(tg_tape *tp, tg_tensor *x, double s) {
-  return unary(tp, &OP_MUL_SCALAR, "tg_mul_scalar", TG_K_AFFINE, x, s, 0);
+  return unary(tp, &OP_MUL_SCALAR, "tg_mul_scalar", TG_K_AFFINE, x, s, 0, s);
 }
 tg_tensor *tg_add_scalar(tg_tape *tp, tg_tensor *x, double s) {
-  tg_tensor *out =
-      unary(tp, &OP_ADD_SCALAR, "tg_add_scalar", TG_K_AFFINE, x, 1, s);
-  if (out && out->node) out->node->scalar = s;
-  return out;
+  return unary(tp, &OP_ADD_SCALAR, "tg_add_scalar", TG_K_AFFINE, x, 1, s, s);
 }
