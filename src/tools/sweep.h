@@ -1,0 +1,42 @@
+/* The gradcheck sweep: one entry per op (or, later, per layer). To cover a
+ * new op, add an entry to a table; the tool picks it up. */
+#ifndef TG_SWEEP_H
+#define TG_SWEEP_H
+
+#include "tapegrad.h"
+
+#define SWEEP_MAX_INPUTS 4
+
+/* One random configuration of an entry: input shapes and op arguments. */
+typedef struct sweep_case {
+  int n_inputs;
+  int ndim[SWEEP_MAX_INPUTS];
+  int64_t shape[SWEEP_MAX_INPUTS][TG_MAX_DIMS];
+  int axes[TG_MAX_DIMS]; /* reductions, permutations */
+  int n_axes;
+  bool keepdim;
+  double scalar;               /* exponent, factor */
+  int64_t target[TG_MAX_DIMS]; /* reshape / expand / sum_to target */
+  int target_ndim;
+  char desc[128]; /* shapes and arguments, for the table */
+} sweep_case;
+
+/* Input values: uniform in [lo, hi], or with |x| >= away when away > 0
+ * (keeps kinks such as relu's at 0 out of reach of the differences). */
+typedef struct sweep_domain {
+  double lo, hi, away;
+} sweep_domain;
+
+typedef struct sweep_entry {
+  const char *name;
+  /* Draws a random case from rng. */
+  void (*make_case)(tg_rng *rng, sweep_case *c);
+  /* Builds the op's output from the inputs and the case. */
+  tg_tensor *(*apply)(tg_tape *tp, tg_tensor *const *in, const sweep_case *c);
+  sweep_domain domain;
+} sweep_entry;
+
+extern const sweep_entry sweep_ops[];
+extern const int sweep_ops_count;
+
+#endif
