@@ -22,7 +22,8 @@ static void make_data(tg_rng *rng, float *x, float *y) {
 static void sgd_step(tg_tensor *p, float lr) {
   float *w = p->data;
   const float *g = tg_grad_of(p)->data;
-  for (int64_t i = 0; i < p->numel; i++) w[i] -= lr * g[i];
+  for (int64_t i = 0; i < p->numel; i++)
+    w[i] -= lr * g[i];
   tg_zero_grad(p);
 }
 
@@ -40,15 +41,16 @@ int main(void) {
       tg_tensor_new(tp, TG_F32, 2, s2), tg_tensor_new(tp, TG_F32, 1, sb2)};
   tg_fill_normal(params[0], tg_tape_rng(tp), 0, 1.0);
   tg_fill_normal(params[2], tg_tape_rng(tp), 0, 0.5);
-  for (int i = 0; i < 4; i++) tg_set_requires_grad(params[i], true);
+  for (int i = 0; i < 4; i++)
+    tg_set_requires_grad(params[i], true);
 
   for (int step = 0; step <= STEPS; step++) {
     tg_tensor *x = tg_wrap_buffer(tp, TG_F32, 2, sx, xs);
     tg_tensor *y = tg_wrap_buffer(tp, TG_F32, 2, sy, ys);
     tg_tensor *h =
         tg_tanh(tp, tg_add(tp, tg_matmul(tp, x, params[0]), params[1]));
-    tg_tensor *p = tg_sigmoid(
-        tp, tg_add(tp, tg_matmul(tp, h, params[2]), params[3]));
+    tg_tensor *p =
+        tg_sigmoid(tp, tg_add(tp, tg_matmul(tp, h, params[2]), params[3]));
     /* binary cross-entropy: -mean(y log p + (1 - y) log(1 - p)) */
     tg_tensor *one_minus_p = tg_add_scalar(tp, tg_neg(tp, p), 1);
     tg_tensor *one_minus_y = tg_add_scalar(tp, tg_neg(tp, y), 1);
@@ -66,10 +68,12 @@ int main(void) {
       printf("step %4d  loss %.4f  accuracy %.3f\n", step, tg_item(loss),
              (double)correct / N);
     }
-    for (int i = 0; i < 4; i++) sgd_step(params[i], 0.5f);
+    for (int i = 0; i < 4; i++)
+      sgd_step(params[i], 0.5f);
     tg_tape_reset(tp);
   }
-  for (int i = 0; i < 4; i++) tg_tensor_free(params[i]);
+  for (int i = 0; i < 4; i++)
+    tg_tensor_free(params[i]);
   tg_tape_free(tp);
   return 0;
 }

@@ -9,23 +9,19 @@
 /* Most inputs a checked function may take. */
 #define TGT_MAX_INPUTS 8
 
-int64_t tgt_numel(int ndim, const int64_t *shape)
-{
+int64_t tgt_numel(int ndim, const int64_t *shape) {
   int64_t n = 1;
   for (int i = 0; i < ndim; i++)
     n *= shape[i];
   return n;
 }
 
-bool tgt_input_init(tgt_input *in, int ndim, const int64_t *shape)
-{
+bool tgt_input_init(tgt_input *in, int ndim, const int64_t *shape) {
   memset(in, 0, sizeof *in);
-  if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape))
-    return false;
+  if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) return false;
   in->ndim = ndim;
   for (int i = 0; i < ndim; i++) {
-    if (shape[i] < 0)
-      return false;
+    if (shape[i] < 0) return false;
     in->shape[i] = shape[i];
   }
   in->numel = tgt_numel(ndim, in->shape);
@@ -34,16 +30,13 @@ bool tgt_input_init(tgt_input *in, int ndim, const int64_t *shape)
   return in->data != NULL;
 }
 
-void tgt_input_free(tgt_input *in)
-{
-  if (!in)
-    return;
+void tgt_input_free(tgt_input *in) {
+  if (!in) return;
   free(in->data);
   in->data = NULL;
 }
 
-void tgt_inputs_free(int n, tgt_input *in)
-{
+void tgt_inputs_free(int n, tgt_input *in) {
   for (int i = 0; i < n; i++)
     tgt_input_free(&in[i]);
 }
@@ -51,15 +44,12 @@ void tgt_inputs_free(int n, tgt_input *in)
 /* --- random data ---------------------------------------------------------- */
 
 void tgt_fill_uniform(tg_rng *rng, double *dst, int64_t n, double lo,
-                      double hi)
-{
+                      double hi) {
   for (int64_t i = 0; i < n; i++)
     dst[i] = lo + (hi - lo) * tg_rng_uniform(rng);
 }
 
-void tgt_fill_away(tg_rng *rng, double *dst, int64_t n, double gap,
-                   double hi)
-{
+void tgt_fill_away(tg_rng *rng, double *dst, int64_t n, double gap, double hi) {
   for (int64_t i = 0; i < n; i++) {
     double mag = gap + (hi - gap) * tg_rng_uniform(rng);
     dst[i] = tg_rng_uniform(rng) < 0.5 ? -mag : mag;
@@ -67,8 +57,7 @@ void tgt_fill_away(tg_rng *rng, double *dst, int64_t n, double gap,
 }
 
 void tgt_fill_distinct(tg_rng *rng, double *dst, int64_t n, double lo,
-                       double spacing)
-{
+                       double spacing) {
   for (int64_t i = 0; i < n; i++)
     dst[i] = lo + spacing * (double)i;
   /* Fisher-Yates shuffle, then a small jitter that keeps the order gaps. */
@@ -84,28 +73,23 @@ void tgt_fill_distinct(tg_rng *rng, double *dst, int64_t n, double lo,
 
 /* --- tensors -------------------------------------------------------------- */
 
-tg_tensor *tgt_make_leaf(tg_tape *tp, const tgt_input *in)
-{
+tg_tensor *tgt_make_leaf(tg_tape *tp, const tgt_input *in) {
   tg_tensor *t = tg_from_f64(tp, TG_F64, in->ndim, in->shape, in->data);
   return t ? tg_set_requires_grad(t, true) : NULL;
 }
 
 tg_tensor *tgt_make_const(tg_tape *tp, int ndim, const int64_t *shape,
-                          const double *data)
-{
+                          const double *data) {
   static const int64_t none[1] = {1};
   return tg_from_f64(tp, TG_F64, ndim, shape ? shape : none, data);
 }
 
-bool tgt_copy_out(const tg_tensor *t, double *dst)
-{
+bool tgt_copy_out(const tg_tensor *t, double *dst) {
   return t && tg_copy_out_f64(t, dst) == TG_OK;
 }
 
-double *tgt_read(const tg_tensor *t)
-{
-  if (!t)
-    return NULL;
+double *tgt_read(const tg_tensor *t) {
+  if (!t) return NULL;
   double *buf = malloc((size_t)(t->numel > 0 ? t->numel : 1) * sizeof *buf);
   if (buf && !tgt_copy_out(t, buf)) {
     free(buf);
@@ -114,8 +98,7 @@ double *tgt_read(const tg_tensor *t)
   return buf;
 }
 
-bool tgt_failed(tg_tape *tp, const tg_tensor *t, const char *what)
-{
+bool tgt_failed(tg_tape *tp, const tg_tensor *t, const char *what) {
   if (!tp) {
     fprintf(stderr, "tgt: %s: no tape\n", what);
     return true;
@@ -141,15 +124,13 @@ typedef struct tgt_work {
   tgt_input in[TGT_MAX_INPUTS];
 } tgt_work;
 
-static void tgt_work_free(tgt_work *w)
-{
+static void tgt_work_free(tgt_work *w) {
   for (int i = 0; i < w->n; i++)
     free(w->in[i].data);
   w->n = 0;
 }
 
-static bool tgt_work_init(tgt_work *w, int n, const tgt_input *inputs)
-{
+static bool tgt_work_init(tgt_work *w, int n, const tgt_input *inputs) {
   w->n = 0;
   for (int i = 0; i < n; i++) {
     const tgt_input *src = &inputs[i];
@@ -162,21 +143,18 @@ static bool tgt_work_init(tgt_work *w, int n, const tgt_input *inputs)
       return false;
     }
     w->n = i + 1;
-    memcpy(w->in[i].data, src->data,
-           (size_t)w->in[i].numel * sizeof(double));
+    memcpy(w->in[i].data, src->data, (size_t)w->in[i].numel * sizeof(double));
   }
   return true;
 }
 
-static bool tgt_args_ok(tgt_fn f, int n, const tgt_input *inputs)
-{
+static bool tgt_args_ok(tgt_fn f, int n, const tgt_input *inputs) {
   if (!f || !inputs || n <= 0 || n > TGT_MAX_INPUTS) {
     fprintf(stderr, "tgt: bad checker arguments (n = %d)\n", n);
     return false;
   }
   for (int i = 0; i < n; i++) {
-    if (!inputs[i].data || inputs[i].ndim < 0 ||
-        inputs[i].ndim > TG_MAX_DIMS) {
+    if (!inputs[i].data || inputs[i].ndim < 0 || inputs[i].ndim > TG_MAX_DIMS) {
       fprintf(stderr, "tgt: input %d is not initialised\n", i);
       return false;
     }
@@ -186,16 +164,13 @@ static bool tgt_args_ok(tgt_fn f, int n, const tgt_input *inputs)
 
 /* Makes the leaves and runs f; NULL (after a message) on failure. */
 static tg_tensor *tgt_forward(tg_tape *tp, tgt_fn f, void *ctx, int n,
-                              const tgt_input *in, tg_tensor **x)
-{
+                              const tgt_input *in, tg_tensor **x) {
   for (int i = 0; i < n; i++) {
     x[i] = tgt_make_leaf(tp, &in[i]);
-    if (tgt_failed(tp, x[i], "making a leaf"))
-      return NULL;
+    if (tgt_failed(tp, x[i], "making a leaf")) return NULL;
   }
   tg_tensor *y = f(tp, x, ctx);
-  if (tgt_failed(tp, y, "the checked function"))
-    return NULL;
+  if (tgt_failed(tp, y, "the checked function")) return NULL;
   if (y->numel != 1) {
     fprintf(stderr, "tgt: the checked function gave %lld elements, not 1\n",
             (long long)y->numel);
@@ -205,9 +180,7 @@ static tg_tensor *tgt_forward(tg_tape *tp, tgt_fn f, void *ctx, int n,
 }
 
 /* true when gradient g exists and has exactly the shape of input in. */
-static bool tgt_grad_shape_ok(const tg_tensor *g, const tgt_input *in,
-                              int i)
-{
+static bool tgt_grad_shape_ok(const tg_tensor *g, const tgt_input *in, int i) {
   if (!g) {
     fprintf(stderr, "tgt: tg_grad gave no gradient for input %d\n", i);
     return false;
@@ -217,8 +190,10 @@ static bool tgt_grad_shape_ok(const tg_tensor *g, const tgt_input *in,
     same = g->shape[d] == in->shape[d];
   if (!same) {
     char buf[64];
-    fprintf(stderr, "tgt: gradient of input %d has shape %s, want ndim %d"
-            " numel %lld\n", i, tg_shape_str(g, buf, sizeof buf), in->ndim,
+    fprintf(stderr,
+            "tgt: gradient of input %d has shape %s, want ndim %d"
+            " numel %lld\n",
+            i, tg_shape_str(g, buf, sizeof buf), in->ndim,
             (long long)in->numel);
   }
   return same;
@@ -228,8 +203,7 @@ static bool tgt_grad_shape_ok(const tg_tensor *g, const tgt_input *in,
  * On success with create_graph the gradient tensors are left in g. */
 static bool tgt_grads(tg_tape *tp, tg_tensor *y, int n, tg_tensor **x,
                       const tgt_input *in, tg_tensor **g, bool create_graph,
-                      double *const *out)
-{
+                      double *const *out) {
   for (int i = 0; i < n; i++)
     g[i] = NULL;
   tg_status st = tg_grad(tp, 1, &y, NULL, n, x, g, create_graph);
@@ -240,8 +214,7 @@ static bool tgt_grads(tg_tape *tp, tg_tensor *y, int n, tg_tensor **x,
     return false;
   }
   for (int i = 0; i < n; i++) {
-    if (!tgt_grad_shape_ok(g[i], &in[i], i))
-      return false;
+    if (!tgt_grad_shape_ok(g[i], &in[i], i)) return false;
     if (out && !tgt_copy_out(g[i], out[i])) {
       fprintf(stderr, "tgt: reading gradient %d failed\n", i);
       return false;
@@ -252,16 +225,14 @@ static bool tgt_grads(tg_tape *tp, tg_tensor *y, int n, tg_tensor **x,
 
 /* f at the working values, on a reset evaluation tape, without recording. */
 static bool tgt_eval_f(tg_tape *ev, tgt_fn f, void *ctx, const tgt_work *w,
-                       double *out)
-{
+                       double *out) {
   tg_tensor *x[TGT_MAX_INPUTS];
   tg_tape_reset(ev);
   tg_clear_error(ev);
   bool prev = tg_set_grad_enabled(ev, false);
   tg_tensor *y = tgt_forward(ev, f, ctx, w->n, w->in, x);
   tg_set_grad_enabled(ev, prev);
-  if (!y)
-    return false;
+  if (!y) return false;
   *out = tg_item(y);
   return true;
 }
@@ -269,15 +240,13 @@ static bool tgt_eval_f(tg_tape *ev, tgt_fn f, void *ctx, const tgt_work *w,
 /* s = sum_i sum(grad_i f * V_i) at the working values, from a first-order
  * tg_grad on a reset evaluation tape. */
 static bool tgt_eval_s(tg_tape *ev, tgt_fn f, void *ctx, const tgt_work *w,
-                       double *const *v, double *const *buf, double *out)
-{
+                       double *const *v, double *const *buf, double *out) {
   tg_tensor *x[TGT_MAX_INPUTS], *g[TGT_MAX_INPUTS];
   tg_tape_reset(ev);
   tg_clear_error(ev);
   tg_set_grad_enabled(ev, true);
   tg_tensor *y = tgt_forward(ev, f, ctx, w->n, w->in, x);
-  if (!y || !tgt_grads(ev, y, w->n, x, w->in, g, false, buf))
-    return false;
+  if (!y || !tgt_grads(ev, y, w->n, x, w->in, g, false, buf)) return false;
   double s = 0.0;
   for (int i = 0; i < w->n; i++)
     for (int64_t j = 0; j < w->in[i].numel; j++)
@@ -287,16 +256,14 @@ static bool tgt_eval_s(tg_tape *ev, tgt_fn f, void *ctx, const tgt_work *w,
 }
 
 /* Relative error as defined in support.h; NaN turns into INFINITY. */
-static double tgt_rel_err(double analytic, double numeric)
-{
+static double tgt_rel_err(double analytic, double numeric) {
   double e = fabs(analytic - numeric) / fmax(1.0, fabs(numeric));
   return isnan(e) ? INFINITY : e;
 }
 
 /* Allocates n input-shaped buffers; false (all freed) when memory is short.
  */
-static bool tgt_bufs_new(int n, const tgt_input *in, double **bufs)
-{
+static bool tgt_bufs_new(int n, const tgt_input *in, double **bufs) {
   for (int i = 0; i < n; i++)
     bufs[i] = NULL;
   for (int i = 0; i < n; i++) {
@@ -311,8 +278,7 @@ static bool tgt_bufs_new(int n, const tgt_input *in, double **bufs)
   return true;
 }
 
-static void tgt_bufs_free(int n, double **bufs)
-{
+static void tgt_bufs_free(int n, double **bufs) {
   for (int i = 0; i < n; i++) {
     free(bufs[i]);
     bufs[i] = NULL;
@@ -321,10 +287,8 @@ static void tgt_bufs_free(int n, double **bufs)
 
 /* --- checkers ------------------------------------------------------------- */
 
-double tgt_check_grad(tgt_fn f, void *ctx, int n, const tgt_input *inputs)
-{
-  if (!tgt_args_ok(f, n, inputs))
-    return INFINITY;
+double tgt_check_grad(tgt_fn f, void *ctx, int n, const tgt_input *inputs) {
+  if (!tgt_args_ok(f, n, inputs)) return INFINITY;
   double err = INFINITY;
   double *ana[TGT_MAX_INPUTS];
   tgt_work w = {0};
@@ -338,8 +302,7 @@ double tgt_check_grad(tgt_fn f, void *ctx, int n, const tgt_input *inputs)
 
   tg_tensor *x[TGT_MAX_INPUTS], *g[TGT_MAX_INPUTS];
   tg_tensor *y = tgt_forward(tp, f, ctx, n, w.in, x);
-  if (!y || !tgt_grads(tp, y, n, x, w.in, g, false, ana))
-    goto done;
+  if (!y || !tgt_grads(tp, y, n, x, w.in, g, false, ana)) goto done;
 
   double max_err = 0.0;
   for (int i = 0; i < n; i++) {
@@ -351,31 +314,24 @@ double tgt_check_grad(tgt_fn f, void *ctx, int n, const tgt_input *inputs)
       *xj = orig - TGT_EPS1;
       ok = ok && tgt_eval_f(ev, f, ctx, &w, &fm);
       *xj = orig;
-      if (!ok)
-        goto done;
+      if (!ok) goto done;
       double e = tgt_rel_err(ana[i][j], (fp - fm) / (2.0 * TGT_EPS1));
-      if (e > max_err)
-        max_err = e;
+      if (e > max_err) max_err = e;
     }
   }
   err = max_err;
 
 done:
-  if (have_bufs)
-    tgt_bufs_free(n, ana);
+  if (have_bufs) tgt_bufs_free(n, ana);
   tgt_work_free(&w);
-  if (ev)
-    tg_tape_free(ev);
-  if (tp)
-    tg_tape_free(tp);
+  if (ev) tg_tape_free(ev);
+  if (tp) tg_tape_free(tp);
   return err;
 }
 
 double tgt_check_grad2(tgt_fn f, void *ctx, int n, const tgt_input *inputs,
-                       uint64_t seed)
-{
-  if (!tgt_args_ok(f, n, inputs))
-    return INFINITY;
+                       uint64_t seed) {
+  if (!tgt_args_ok(f, n, inputs)) return INFINITY;
   double err = INFINITY;
   double *ana[TGT_MAX_INPUTS], *v[TGT_MAX_INPUTS], *tmp[TGT_MAX_INPUTS];
   tgt_work w = {0};
@@ -398,28 +354,24 @@ double tgt_check_grad2(tgt_fn f, void *ctx, int n, const tgt_input *inputs,
   /* Analytic: differentiate s, built on the tape from create_graph grads. */
   tg_tensor *x[TGT_MAX_INPUTS], *g[TGT_MAX_INPUTS], *h[TGT_MAX_INPUTS];
   tg_tensor *y = tgt_forward(tp, f, ctx, n, w.in, x);
-  if (!y || !tgt_grads(tp, y, n, x, w.in, g, true, NULL))
-    goto done;
+  if (!y || !tgt_grads(tp, y, n, x, w.in, g, true, NULL)) goto done;
   tg_tensor *s = NULL;
   for (int i = 0; i < n; i++) {
     tg_tensor *vt = tgt_make_const(tp, w.in[i].ndim, w.in[i].shape, v[i]);
     tg_tensor *term = tg_sum_all(tp, tg_mul(tp, g[i], vt));
     s = s ? tg_add(tp, s, term) : term;
   }
-  if (tgt_failed(tp, s, "building s = sum_i <grad_i, V_i>"))
-    goto done;
+  if (tgt_failed(tp, s, "building s = sum_i <grad_i, V_i>")) goto done;
   double s_tape = tg_item(s);
-  if (!tgt_grads(tp, s, n, x, w.in, h, false, ana))
-    goto done;
+  if (!tgt_grads(tp, s, n, x, w.in, h, false, ana)) goto done;
 
   /* The create_graph gradients must agree with plain first-order ones. */
   double s_plain;
-  if (!tgt_eval_s(ev, f, ctx, &w, v, tmp, &s_plain))
-    goto done;
+  if (!tgt_eval_s(ev, f, ctx, &w, v, tmp, &s_plain)) goto done;
   double max_err = tgt_rel_err(s_tape, s_plain);
   if (max_err > 1e-9)
-    fprintf(stderr, "tgt: s with create_graph %.17g, without %.17g\n",
-            s_tape, s_plain);
+    fprintf(stderr, "tgt: s with create_graph %.17g, without %.17g\n", s_tape,
+            s_plain);
 
   for (int i = 0; i < n; i++) {
     for (int64_t j = 0; j < w.in[i].numel; j++) {
@@ -430,26 +382,19 @@ double tgt_check_grad2(tgt_fn f, void *ctx, int n, const tgt_input *inputs,
       *xj = orig - TGT_EPS2;
       ok = ok && tgt_eval_s(ev, f, ctx, &w, v, tmp, &sm);
       *xj = orig;
-      if (!ok)
-        goto done;
+      if (!ok) goto done;
       double e = tgt_rel_err(ana[i][j], (sp - sm) / (2.0 * TGT_EPS2));
-      if (e > max_err)
-        max_err = e;
+      if (e > max_err) max_err = e;
     }
   }
   err = max_err;
 
 done:
-  if (have_ana)
-    tgt_bufs_free(n, ana);
-  if (have_v)
-    tgt_bufs_free(n, v);
-  if (have_tmp)
-    tgt_bufs_free(n, tmp);
+  if (have_ana) tgt_bufs_free(n, ana);
+  if (have_v) tgt_bufs_free(n, v);
+  if (have_tmp) tgt_bufs_free(n, tmp);
   tgt_work_free(&w);
-  if (ev)
-    tg_tape_free(ev);
-  if (tp)
-    tg_tape_free(tp);
+  if (ev) tg_tape_free(ev);
+  if (tp) tg_tape_free(tp);
   return err;
 }

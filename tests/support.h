@@ -52,8 +52,7 @@ void tgt_fill_uniform(tg_rng *rng, double *dst, int64_t n, double lo,
                       double hi);
 /* Random sign times a magnitude uniform in [gap, hi): keeps every value at
  * least gap away from 0 (for kinks such as relu and abs at 0). */
-void tgt_fill_away(tg_rng *rng, double *dst, int64_t n, double gap,
-                   double hi);
+void tgt_fill_away(tg_rng *rng, double *dst, int64_t n, double gap, double hi);
 /* n distinct values lo, lo + spacing, ..., in random order, each moved by a
  * jitter below spacing / 4: no two values are closer than spacing / 2. */
 void tgt_fill_distinct(tg_rng *rng, double *dst, int64_t n, double lo,

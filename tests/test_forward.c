@@ -35,13 +35,14 @@ static tg_tape *tape_new(void) {
 }
 
 /* Fails the test when t is NULL or the tape holds an error. */
-#define ASSERT_OK(tp, t)                                                    \
-  ck_assert_msg((t) != NULL && tg_error(tp) == TG_OK,                       \
-                "%s failed: %s", #t, tg_errmsg(tp))
+#define ASSERT_OK(tp, t)                                                       \
+  ck_assert_msg((t) != NULL && tg_error(tp) == TG_OK, "%s failed: %s", #t,     \
+                tg_errmsg(tp))
 
 static int64_t numel_of(int nd, const int64_t *shape) {
   int64_t n = 1;
-  for (int d = 0; d < nd; d++) n *= shape[d];
+  for (int d = 0; d < nd; d++)
+    n *= shape[d];
   return n;
 }
 
@@ -78,7 +79,8 @@ static int bcast_shape(int na, const int64_t *sa, int nb, const int64_t *sb,
 
 static void assert_shape(const tg_tensor *t, int nd, const int64_t *shape) {
   ck_assert_int_eq(t->ndim, nd);
-  for (int d = 0; d < nd; d++) ck_assert_int_eq(t->shape[d], shape[d]);
+  for (int d = 0; d < nd; d++)
+    ck_assert_int_eq(t->shape[d], shape[d]);
   ck_assert_int_eq(t->numel, numel_of(nd, shape));
 }
 
@@ -103,8 +105,8 @@ static void assert_close(const tg_tensor *t, const double *want,
       continue;
     }
     if (isinf(w)) {
-      ck_assert_msg(g == w, "%s: [%lld] got %.17g, want %g", what,
-                    (long long)i, g, w);
+      ck_assert_msg(g == w, "%s: [%lld] got %.17g, want %g", what, (long long)i,
+                    g, w);
       continue;
     }
     double scale = mag ? mag[i] : fabs(w);
@@ -120,8 +122,8 @@ static void assert_equal(const tg_tensor *t, const double *want,
                          const char *what) {
   double *got = values_of(t);
   for (int64_t i = 0; i < t->numel; i++)
-    ck_assert_msg(got[i] == want[i], "%s: [%lld] got %.17g, want %.17g",
-                  what, (long long)i, got[i], want[i]);
+    ck_assert_msg(got[i] == want[i], "%s: [%lld] got %.17g, want %.17g", what,
+                  (long long)i, got[i], want[i]);
   free(got);
 }
 
@@ -137,7 +139,8 @@ typedef struct {
 
 static void arg_set_shape(arg_t *a, int nd, const int64_t *shape) {
   a->nd = nd;
-  for (int d = 0; d < nd; d++) a->shape[d] = shape[d];
+  for (int d = 0; d < nd; d++)
+    a->shape[d] = shape[d];
   int64_t n = numel_of(nd, shape);
   a->v = calloc((size_t)(n ? n : 1), sizeof(double));
   ck_assert_ptr_nonnull(a->v);
@@ -152,7 +155,8 @@ static arg_t arg_rand(tg_tape *tp, tg_rng *rng, tg_dtype dt, int nd,
   int64_t n = numel_of(nd, shape);
   tgt_fill_uniform(rng, a.v, n, lo, hi);
   if (dt == TG_F32)
-    for (int64_t i = 0; i < n; i++) a.v[i] = (double)(float)a.v[i];
+    for (int64_t i = 0; i < n; i++)
+      a.v[i] = (double)(float)a.v[i];
   a.t = tg_from_f64(tp, dt, nd, shape, a.v);
   ASSERT_OK(tp, a.t);
   return a;
@@ -175,15 +179,18 @@ static arg_t arg_ints(tg_tape *tp, tg_rng *rng, tg_dtype dt, int nd,
 static arg_t arg_permute(tg_tape *tp, const arg_t *src, const int *perm) {
   arg_t a;
   int64_t shape[TG_MAX_DIMS];
-  for (int d = 0; d < src->nd; d++) shape[d] = src->shape[perm[d]];
+  for (int d = 0; d < src->nd; d++)
+    shape[d] = src->shape[perm[d]];
   arg_set_shape(&a, src->nd, shape);
   int64_t n = numel_of(a.nd, shape);
   for (int64_t i = 0; i < n; i++) {
     int64_t oidx[TG_MAX_DIMS], sidx[TG_MAX_DIMS];
     unravel(i, a.nd, shape, oidx);
-    for (int d = 0; d < a.nd; d++) sidx[perm[d]] = oidx[d];
+    for (int d = 0; d < a.nd; d++)
+      sidx[perm[d]] = oidx[d];
     int64_t off = 0;
-    for (int d = 0; d < a.nd; d++) off = off * src->shape[d] + sidx[d];
+    for (int d = 0; d < a.nd; d++)
+      off = off * src->shape[d] + sidx[d];
     a.v[i] = src->v[off];
   }
   a.t = tg_permute(tp, src->t, perm);
@@ -193,7 +200,8 @@ static arg_t arg_permute(tg_tape *tp, const arg_t *src, const int *perm) {
 
 static arg_t arg_transpose(tg_tape *tp, const arg_t *src, int a0, int a1) {
   int perm[TG_MAX_DIMS];
-  for (int d = 0; d < src->nd; d++) perm[d] = d;
+  for (int d = 0; d < src->nd; d++)
+    perm[d] = d;
   int x = a0 < 0 ? a0 + src->nd : a0, y = a1 < 0 ? a1 + src->nd : a1;
   perm[x] = y;
   perm[y] = x;
@@ -227,8 +235,21 @@ static void arg_free(arg_t *a) {
 
 typedef tg_tensor *(*binary_fn)(tg_tape *, tg_tensor *, tg_tensor *);
 
-enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_POW, OP_MAX, OP_MIN, OP_EQ, OP_NE,
-       OP_LT, OP_LE, OP_GT, OP_GE };
+enum {
+  OP_ADD,
+  OP_SUB,
+  OP_MUL,
+  OP_DIV,
+  OP_POW,
+  OP_MAX,
+  OP_MIN,
+  OP_EQ,
+  OP_NE,
+  OP_LT,
+  OP_LE,
+  OP_GT,
+  OP_GE
+};
 
 typedef struct {
   const char *name;
@@ -289,12 +310,11 @@ static void check_binary(tg_tape *tp, const binary_case *c, const arg_t *a,
     double y = b->v[bcast_off(idx, nd, b->nd, b->shape)];
     want[i] = ref_binary(c->op, x, y);
     if (dt == TG_F32 && c->op < OP_EQ) want[i] = (float)want[i];
-    mag[i] = c->op == OP_ADD || c->op == OP_SUB ? fabs(x) + fabs(y)
-                                                : fabs(want[i]);
+    mag[i] =
+        c->op == OP_ADD || c->op == OP_SUB ? fabs(x) + fabs(y) : fabs(want[i]);
   }
   char what[128];
-  snprintf(what, sizeof what, "%s %s (%s)", c->name, where,
-           tg_dtype_name(dt));
+  snprintf(what, sizeof what, "%s %s (%s)", c->name, where, tg_dtype_name(dt));
   if (c->op >= OP_EQ)
     assert_equal(out, want, what);
   else
@@ -310,11 +330,10 @@ typedef struct {
 } shape_pair;
 
 static const shape_pair PAIRS[] = {
-    {2, 1, {3, 4}, {4}},          {2, 2, {3, 1}, {1, 4}},
-    {3, 2, {2, 3, 4}, {3, 1}},    {0, 2, {0}, {2, 3}},
-    {2, 1, {5, 1}, {1}},          {1, 2, {4}, {3, 4}},
-    {2, 2, {3, 4}, {3, 4}},       {1, 1, {17}, {17}},
-    {2, 0, {2, 9}, {0}},          {0, 0, {0}, {0}},
+    {2, 1, {3, 4}, {4}},    {2, 2, {3, 1}, {1, 4}}, {3, 2, {2, 3, 4}, {3, 1}},
+    {0, 2, {0}, {2, 3}},    {2, 1, {5, 1}, {1}},    {1, 2, {4}, {3, 4}},
+    {2, 2, {3, 4}, {3, 4}}, {1, 1, {17}, {17}},     {2, 0, {2, 9}, {0}},
+    {0, 0, {0}, {0}},
 };
 #define N_PAIRS ((int)(sizeof PAIRS / sizeof PAIRS[0]))
 
@@ -434,13 +453,15 @@ START_TEST(test_where_broadcast_mask_selects) {
   /* A mask made by a comparison. */
   arg_t m;
   arg_set_shape(&m, 2, s34);
-  for (int i = 0; i < 12; i++) m.v[i] = a.v[i] > 0;
+  for (int i = 0; i < 12; i++)
+    m.v[i] = a.v[i] > 0;
   tg_tensor *zero = tg_scalar(tp, dt, 0);
   m.t = tg_gt(tp, a.t, zero);
   ASSERT_OK(tp, m.t);
   check_where(tp, &m, &a, &b0, dt, "mask from tg_gt");
   arg_t *all[] = {&a, &b, &b0, &m31, &m4, &m234, &m0, &m};
-  for (int i = 0; i < 8; i++) arg_free(all[i]);
+  for (int i = 0; i < 8; i++)
+    arg_free(all[i]);
   tg_tape_free(tp);
 }
 END_TEST
@@ -471,18 +492,19 @@ START_TEST(test_binary_ops_accept_noncontiguous_views) {
       ld = arg_rand(tp, &rng, dt, 3, s243, blo, bhi);
       le = arg_rand(tp, &rng, dt, 1, s4, blo, bhi);
     }
-    arg_t at = arg_transpose(tp, &la, 0, 1);     /* [3,4], strides (1,3) */
-    arg_t bx = arg_expand(tp, &lb, 2, s34);      /* [3,4], strides (1,0) */
-    arg_t cp = arg_permute(tp, &lc, perm);       /* [2,3,4] */
-    arg_t tr = arg_transpose(tp, &ld, -1, -2);  /* [2,3,4] */
-    arg_t ex = arg_expand(tp, &le, 3, s234);     /* [2,3,4], batch 0 */
+    arg_t at = arg_transpose(tp, &la, 0, 1);   /* [3,4], strides (1,3) */
+    arg_t bx = arg_expand(tp, &lb, 2, s34);    /* [3,4], strides (1,0) */
+    arg_t cp = arg_permute(tp, &lc, perm);     /* [2,3,4] */
+    arg_t tr = arg_transpose(tp, &ld, -1, -2); /* [2,3,4] */
+    arg_t ex = arg_expand(tp, &le, 3, s234);   /* [2,3,4], batch 0 */
     check_binary(tp, c, &at, &bx, dt, "transpose op expand");
     check_binary(tp, c, &bx, &at, dt, "expand op transpose");
     check_binary(tp, c, &cp, &tr, dt, "permute op transpose");
     check_binary(tp, c, &cp, &at, dt, "permute op transpose, broadcast");
     check_binary(tp, c, &ex, &cp, dt, "expand op permute");
     arg_t *all[] = {&la, &lb, &lc, &ld, &le, &at, &bx, &cp, &tr, &ex};
-    for (int i = 0; i < 10; i++) arg_free(all[i]);
+    for (int i = 0; i < 10; i++)
+      arg_free(all[i]);
   }
   /* where with every operand a view. */
   arg_t la = arg_ints(tp, &rng, dt, 2, s43, 0, 1);
@@ -493,7 +515,8 @@ START_TEST(test_binary_ops_accept_noncontiguous_views) {
   arg_t b = arg_transpose(tp, &lc, 1, 0);
   check_where(tp, &m, &a, &b, dt, "where of views");
   arg_t *all[] = {&la, &lb, &lc, &m, &a, &b};
-  for (int i = 0; i < 6; i++) arg_free(all[i]);
+  for (int i = 0; i < 6; i++)
+    arg_free(all[i]);
   ck_assert_int_eq(tg_error(tp), TG_OK);
   tg_tape_free(tp);
 }
@@ -506,26 +529,53 @@ typedef tg_tensor *(*scalar_fn)(tg_tape *, tg_tensor *, double);
 
 typedef struct {
   const char *name;
-  unary_fn f1;       /* or NULL */
-  scalar_fn f2;      /* with parameter p */
+  unary_fn f1;  /* or NULL */
+  scalar_fn f2; /* with parameter p */
   double p;
-  double lo, hi;     /* input range */
+  double lo, hi; /* input range */
   double (*ref)(double x, double p);
 } unary_case;
 
-static double r_neg(double x, double p) { (void)p; return -x; }
-static double r_exp(double x, double p) { (void)p; return exp(x); }
-static double r_log(double x, double p) { (void)p; return log(x); }
-static double r_sqrt(double x, double p) { (void)p; return sqrt(x); }
-static double r_tanh(double x, double p) { (void)p; return tanh(x); }
+static double r_neg(double x, double p) {
+  (void)p;
+  return -x;
+}
+static double r_exp(double x, double p) {
+  (void)p;
+  return exp(x);
+}
+static double r_log(double x, double p) {
+  (void)p;
+  return log(x);
+}
+static double r_sqrt(double x, double p) {
+  (void)p;
+  return sqrt(x);
+}
+static double r_tanh(double x, double p) {
+  (void)p;
+  return tanh(x);
+}
 static double r_sigmoid(double x, double p) {
   (void)p;
   return 1.0 / (1.0 + exp(-x));
 }
-static double r_relu(double x, double p) { (void)p; return x > 0 ? x : 0; }
-static double r_abs(double x, double p) { (void)p; return fabs(x); }
-static double r_sin(double x, double p) { (void)p; return sin(x); }
-static double r_cos(double x, double p) { (void)p; return cos(x); }
+static double r_relu(double x, double p) {
+  (void)p;
+  return x > 0 ? x : 0;
+}
+static double r_abs(double x, double p) {
+  (void)p;
+  return fabs(x);
+}
+static double r_sin(double x, double p) {
+  (void)p;
+  return sin(x);
+}
+static double r_cos(double x, double p) {
+  (void)p;
+  return cos(x);
+}
 static double r_pow(double x, double p) { return pow(x, p); }
 static double r_mul(double x, double p) { return p * x; }
 static double r_add(double x, double p) { return x + p; }
@@ -568,8 +618,7 @@ static void check_unary(tg_tape *tp, const unary_case *c, const arg_t *x,
     mag[i] = c->ref == r_add ? fabs(x->v[i]) + fabs(c->p) : fabs(want[i]);
   }
   char what[128];
-  snprintf(what, sizeof what, "%s %s (%s)", c->name, where,
-           tg_dtype_name(dt));
+  snprintf(what, sizeof what, "%s %s (%s)", c->name, where, tg_dtype_name(dt));
   assert_close(out, want, mag, rtol_of(dt), what);
   free(want);
   free(mag);
@@ -583,8 +632,7 @@ START_TEST(test_unary_ops_match_libm_all_lengths) {
   static const int64_t lens[] = {1, 3, 7, 8, 9, 17, 1000};
   for (int o = 0; o < N_UNARY; o++) {
     for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
-      arg_t x = arg_rand(tp, &rng, dt, 1, &lens[l], UNARY[o].lo,
-                         UNARY[o].hi);
+      arg_t x = arg_rand(tp, &rng, dt, 1, &lens[l], UNARY[o].lo, UNARY[o].hi);
       char where[32];
       snprintf(where, sizeof where, "length %lld", (long long)lens[l]);
       check_unary(tp, &UNARY[o], &x, dt, where);
@@ -617,7 +665,8 @@ START_TEST(test_unary_ops_on_noncontiguous_views) {
     check_unary(tp, c, &e, dt, "expanded");
     check_unary(tp, c, &p, dt, "permuted");
     arg_t *all[] = {&l1, &l2, &l3, &t, &e, &p};
-    for (int i = 0; i < 6; i++) arg_free(all[i]);
+    for (int i = 0; i < 6; i++)
+      arg_free(all[i]);
     tg_tape_reset(tp);
   }
   tg_tape_free(tp);
@@ -633,10 +682,12 @@ START_TEST(test_unary_special_values) {
   ASSERT_OK(tp, x);
   double *r;
   r = values_of(tg_relu(tp, x));
-  for (int i = 0; i < 6; i++) ck_assert(r[i] == (xv[i] > 0 ? xv[i] : 0));
+  for (int i = 0; i < 6; i++)
+    ck_assert(r[i] == (xv[i] > 0 ? xv[i] : 0));
   free(r);
   r = values_of(tg_abs(tp, x));
-  for (int i = 0; i < 6; i++) ck_assert(r[i] == fabs(xv[i]));
+  for (int i = 0; i < 6; i++)
+    ck_assert(r[i] == fabs(xv[i]));
   free(r);
   r = values_of(tg_exp(tp, x));
   ck_assert(r[0] == 1.0 && r[1] == 1.0);
@@ -705,7 +756,8 @@ static void check_reduce(tg_tape *tp, int kind, const arg_t *x, tg_dtype dt,
   ASSERT_OK(tp, out);
   ck_assert_int_eq(out->dtype, dt);
   bool red[TG_MAX_DIMS] = {false};
-  for (int d = 0; d < x->nd; d++) red[d] = n_axes == 0;
+  for (int d = 0; d < x->nd; d++)
+    red[d] = n_axes == 0;
   for (int i = 0; i < n_axes; i++)
     red[axes[i] < 0 ? axes[i] + x->nd : axes[i]] = true;
   int64_t kshape[TG_MAX_DIMS], oshape[TG_MAX_DIMS];
@@ -721,12 +773,14 @@ static void check_reduce(tg_tape *tp, int kind, const arg_t *x, tg_dtype dt,
   double *want = malloc(sizeof(double) * (size_t)on);
   double *mag = calloc((size_t)on, sizeof(double));
   ck_assert(want && mag);
-  for (int64_t j = 0; j < on; j++) want[j] = kind == RED_MAX ? -INFINITY : 0;
+  for (int64_t j = 0; j < on; j++)
+    want[j] = kind == RED_MAX ? -INFINITY : 0;
   for (int64_t i = 0; i < n; i++) {
     int64_t idx[TG_MAX_DIMS];
     unravel(i, x->nd, x->shape, idx);
     int64_t j = 0;
-    for (int d = 0; d < x->nd; d++) j = j * kshape[d] + (red[d] ? 0 : idx[d]);
+    for (int d = 0; d < x->nd; d++)
+      j = j * kshape[d] + (red[d] ? 0 : idx[d]);
     if (kind == RED_MAX) {
       if (x->v[i] > want[j]) want[j] = x->v[i];
     } else {
@@ -743,8 +797,10 @@ static void check_reduce(tg_tape *tp, int kind, const arg_t *x, tg_dtype dt,
     pos += snprintf(ax + pos, sizeof ax - (size_t)pos, "%s%d", i ? "," : "",
                     axes[i]);
   snprintf(what, sizeof what, "%s over (%s) keepdim=%d of [%lldx%lld...] (%s)",
-           kind == RED_SUM ? "sum" : kind == RED_MEAN ? "mean" : "max", ax,
-           (int)keepdim, (long long)x->shape[0],
+           kind == RED_SUM    ? "sum"
+           : kind == RED_MEAN ? "mean"
+                              : "max",
+           ax, (int)keepdim, (long long)x->shape[0],
            (long long)(x->nd > 1 ? x->shape[1] : 1), tg_dtype_name(dt));
   if (kind == RED_MAX)
     assert_equal(out, want, what);
@@ -768,13 +824,13 @@ static void check_reduce_all_sets(tg_tape *tp, const arg_t *x, tg_dtype dt,
 }
 
 static const axis_set SETS3[] = {
-    {0, {0}},     {1, {0}},     {1, {1}},     {1, {2}},
-    {1, {-1}},    {1, {-3}},    {2, {0, 2}},  {2, {-1, -3}},
-    {2, {2, 1}},  {3, {0, 1, 2}}, {3, {-1, 0, 1}},
+    {0, {0}},    {1, {0}},       {1, {1}},        {1, {2}},
+    {1, {-1}},   {1, {-3}},      {2, {0, 2}},     {2, {-1, -3}},
+    {2, {2, 1}}, {3, {0, 1, 2}}, {3, {-1, 0, 1}},
 };
 static const axis_set SETS2[] = {
-    {0, {0}}, {1, {0}}, {1, {1}}, {1, {-1}}, {1, {-2}}, {2, {0, 1}},
-    {2, {-1, 0}},
+    {0, {0}},  {1, {0}},    {1, {1}},     {1, {-1}},
+    {1, {-2}}, {2, {0, 1}}, {2, {-1, 0}},
 };
 #define N_SETS3 ((int)(sizeof SETS3 / sizeof SETS3[0]))
 #define N_SETS2 ((int)(sizeof SETS2 / sizeof SETS2[0]))
@@ -810,14 +866,15 @@ START_TEST(test_reductions_of_noncontiguous_views) {
   arg_t l1 = arg_rand(tp, &rng, dt, 3, s432, -3, 3);
   arg_t l2 = arg_rand(tp, &rng, dt, 2, s75, -3, 3);
   arg_t l3 = arg_rand(tp, &rng, dt, 2, s17, -3, 3);
-  arg_t p = arg_permute(tp, &l1, perm);     /* [2,3,4] */
-  arg_t t = arg_transpose(tp, &l2, 0, 1);   /* [5,7] */
-  arg_t e = arg_expand(tp, &l3, 2, s57);    /* [5,7], stride 0 rows */
+  arg_t p = arg_permute(tp, &l1, perm);   /* [2,3,4] */
+  arg_t t = arg_transpose(tp, &l2, 0, 1); /* [5,7] */
+  arg_t e = arg_expand(tp, &l3, 2, s57);  /* [5,7], stride 0 rows */
   check_reduce_all_sets(tp, &p, dt, SETS3, N_SETS3);
   check_reduce_all_sets(tp, &t, dt, SETS2, N_SETS2);
   check_reduce_all_sets(tp, &e, dt, SETS2, N_SETS2);
   arg_t *all[] = {&l1, &l2, &l3, &p, &t, &e};
-  for (int i = 0; i < 6; i++) arg_free(all[i]);
+  for (int i = 0; i < 6; i++)
+    arg_free(all[i]);
   tg_tape_free(tp);
 }
 END_TEST
@@ -830,7 +887,8 @@ START_TEST(test_sum_all_mean_all_are_0d) {
   const int64_t s[2] = {5, 7};
   arg_t a = arg_rand(tp, &rng, dt, 2, s, -1, 1);
   double sum = 0, mag = 0;
-  for (int i = 0; i < 35; i++) sum += a.v[i], mag += fabs(a.v[i]);
+  for (int i = 0; i < 35; i++)
+    sum += a.v[i], mag += fabs(a.v[i]);
   tg_tensor *ts = tg_sum_all(tp, a.t), *tm = tg_mean_all(tp, a.t);
   ASSERT_OK(tp, ts);
   ASSERT_OK(tp, tm);
@@ -858,8 +916,7 @@ START_TEST(test_sum_f32_large_is_accurate) {
                 "sum of 1e6 x 0.1f = %.9g, want %.9g", tg_item(s), want);
   tg_tensor *m = tg_mean_all(tp, x);
   ASSERT_OK(tp, m);
-  ck_assert_msg(fabs(tg_item(m) - v) <= 1e-4 * v, "mean = %.9g",
-                tg_item(m));
+  ck_assert_msg(fabs(tg_item(m) - v) <= 1e-4 * v, "mean = %.9g", tg_item(m));
   /* Along the long inner axis. */
   tg_tensor *w = tg_full(tp, TG_F32, 2, wide, 0.1);
   const int ax1[1] = {1};
@@ -868,7 +925,8 @@ START_TEST(test_sum_f32_large_is_accurate) {
   for (int64_t i = 0; i < 4; i++)
     ck_assert_msg(fabs(tg_get_flat(sw, i) - 2.5e5 * v) <= 1e-4 * 2.5e5 * v,
                   "sum over axis 1 of [4,250000] of 0.1f: [%lld] = %.9g, "
-                  "want %.9g", (long long)i, tg_get_flat(sw, i), 2.5e5 * v);
+                  "want %.9g",
+                  (long long)i, tg_get_flat(sw, i), 2.5e5 * v);
   /* Over every axis of a transposed (non-contiguous) view. */
   const int64_t sq[2] = {1000, 1000};
   tg_tensor *q = tg_transpose(tp, tg_full(tp, TG_F32, 2, sq, 0.1), 0, 1);
@@ -894,7 +952,8 @@ START_TEST(test_sum_f32_large_outer_axis_is_accurate) {
   for (int64_t i = 0; i < 4; i++)
     ck_assert_msg(fabs(tg_get_flat(st, i) - 2.5e5 * v) <= 1e-4 * 2.5e5 * v,
                   "sum over axis 0 of [250000,4] of 0.1f: [%lld] = %.9g, "
-                  "want %.9g", (long long)i, tg_get_flat(st, i), 2.5e5 * v);
+                  "want %.9g",
+                  (long long)i, tg_get_flat(st, i), 2.5e5 * v);
   tg_tape_free(tp);
 }
 END_TEST
@@ -1046,7 +1105,7 @@ START_TEST(test_matmul_transposed_view_operands) {
   arg_t lb = arg_rand(tp, &rng, dt, 2, s54, -1, 1);
   arg_t a = arg_rand(tp, &rng, dt, 2, s34, -1, 1);
   arg_t b = arg_rand(tp, &rng, dt, 2, s45, -1, 1);
-  arg_t at = arg_transpose(tp, &la, 0, 1); /* [3,4] */
+  arg_t at = arg_transpose(tp, &la, 0, 1);   /* [3,4] */
   arg_t bt = arg_transpose(tp, &lb, -1, -2); /* [4,5] */
   check_matmul(tp, &at, &b, dt, "a^T @ b");
   check_matmul(tp, &a, &bt, dt, "a @ b^T");
@@ -1063,15 +1122,16 @@ START_TEST(test_matmul_transposed_view_operands) {
   arg_t lc = arg_rand(tp, &rng, dt, 2, s71, -1, 1);
   arg_t ld = arg_rand(tp, &rng, dt, 2, s17, -1, 1);
   arg_t le = arg_rand(tp, &rng, dt, 2, s91, -1, 1);
-  arg_t ct = arg_transpose(tp, &lc, 0, 1); /* [1,7] */
+  arg_t ct = arg_transpose(tp, &lc, 0, 1);  /* [1,7] */
   arg_t dtt = arg_transpose(tp, &ld, 0, 1); /* [7,1] */
-  arg_t et = arg_transpose(tp, &le, 0, 1); /* [1,9] */
+  arg_t et = arg_transpose(tp, &le, 0, 1);  /* [1,9] */
   check_matmul(tp, &ct, &dtt, dt, "[7,1]^T @ [1,7]^T");
   check_matmul(tp, &dtt, &ct, dt, "[1,7]^T @ [7,1]^T");
   check_matmul(tp, &lc, &et, dt, "[7,1] @ [9,1]^T");
-  arg_t *all[] = {&la, &lb, &a, &b, &at, &bt, &l3a, &l3b, &a3,
-                  &b3, &lc, &ld, &le, &ct, &dtt, &et};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) arg_free(all[i]);
+  arg_t *all[] = {&la, &lb, &a,  &b,  &at, &bt, &l3a, &l3b,
+                  &a3, &b3, &lc, &ld, &le, &ct, &dtt, &et};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    arg_free(all[i]);
   tg_tape_free(tp);
 }
 END_TEST
@@ -1123,9 +1183,10 @@ START_TEST(test_matmul_noncontiguous_operands_copied) {
   arg_t col = arg_permute(tp, &l8, pcol);
   check_matmul(tp, &row, &col, dt, "strided [2,1,7] @ strided [2,7,1]");
   check_matmul(tp, &col, &row, dt, "strided [2,7,1] @ strided [2,1,7]");
-  arg_t *all[] = {&l1, &p1, &b, &l2, &p2, &l3, &p3, &a, &l4, &p4,
+  arg_t *all[] = {&l1, &p1, &b,  &l2, &p2, &l3, &p3, &a,   &l4, &p4,
                   &l5, &e5, &bb, &l6, &p6, &l7, &l8, &row, &col};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) arg_free(all[i]);
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    arg_free(all[i]);
   tg_tape_free(tp);
 }
 END_TEST
@@ -1203,7 +1264,8 @@ START_TEST(test_reshape_of_noncontiguous_copies_logical_order) {
   ASSERT_OK(tp, r4);
   assert_equal(r4, e.v, "reshape of expanded");
   arg_t *all[] = {&l, &t, &l3, &p, &l4, &e};
-  for (int i = 0; i < 6; i++) arg_free(all[i]);
+  for (int i = 0; i < 6; i++)
+    arg_free(all[i]);
   tg_tape_free(tp);
 }
 END_TEST
@@ -1372,9 +1434,9 @@ START_TEST(test_from_buffer_copies_and_wrap_buffer_aliases) {
   float oldf = f[5];
   d[0] = 100;
   f[5] = -100;
-  ck_assert(tg_get_flat(td, 0) == old0);  /* a copy */
+  ck_assert(tg_get_flat(td, 0) == old0); /* a copy */
   ck_assert(tg_get_flat(tf, 5) == oldf);
-  ck_assert(tg_get_flat(wd, 0) == 100);   /* an alias */
+  ck_assert(tg_get_flat(wd, 0) == 100); /* an alias */
   ck_assert(tg_get_flat(wf, 5) == -100);
   /* An op over a wrapped buffer reads the current values. */
   tg_tensor *y = tg_mul_scalar(tp, wd, 2);
@@ -1401,7 +1463,8 @@ START_TEST(test_from_f64_converts_to_dtype) {
   ck_assert(tg_item(c) == v[1]);
   float raw[5];
   ck_assert_int_eq(tg_copy_out(a, raw), TG_OK);
-  for (int i = 0; i < 5; i++) ck_assert(raw[i] == (float)v[i]);
+  for (int i = 0; i < 5; i++)
+    ck_assert(raw[i] == (float)v[i]);
   tg_tape_free(tp);
 }
 END_TEST
@@ -1414,12 +1477,15 @@ static void check_arange(tg_tape *tp, tg_dtype dt, double start, double stop,
   ck_assert_int_eq(t->ndim, 1);
   int64_t n = 0;
   if (step > 0)
-    while (start + (double)n * step < stop) n++;
+    while (start + (double)n * step < stop)
+      n++;
   else
-    while (start + (double)n * step > stop) n++;
-  ck_assert_msg(t->numel == n, "arange(%g, %g, %g) has %lld elements, "
-                "want %lld", start, stop, step, (long long)t->numel,
-                (long long)n);
+    while (start + (double)n * step > stop)
+      n++;
+  ck_assert_msg(t->numel == n,
+                "arange(%g, %g, %g) has %lld elements, "
+                "want %lld",
+                start, stop, step, (long long)t->numel, (long long)n);
   for (int64_t i = 0; i < n; i++) {
     double want = start + (double)i * step;
     if (dt == TG_F32) want = (float)want;
@@ -1437,9 +1503,9 @@ START_TEST(test_arange_steps_negative_and_empty) {
   check_arange(tp, dt, 5, 0, -1.5);
   check_arange(tp, dt, 2, -2, -1);
   check_arange(tp, dt, 1, 2, 0.3);
-  check_arange(tp, dt, 3, 3, 1);   /* empty */
-  check_arange(tp, dt, 3, 0, 1);   /* empty: wrong direction */
-  check_arange(tp, dt, 0, 3, -1);  /* empty: wrong direction */
+  check_arange(tp, dt, 3, 3, 1);  /* empty */
+  check_arange(tp, dt, 3, 0, 1);  /* empty: wrong direction */
+  check_arange(tp, dt, 0, 3, -1); /* empty: wrong direction */
   tg_tensor *e = tg_arange(tp, dt, 3, 3, 1);
   ASSERT_OK(tp, e);
   ck_assert_int_eq(e->numel, 0);
@@ -1458,8 +1524,8 @@ START_TEST(test_rand_uniform_within_bounds_mean_centered) {
   assert_shape(t, 1, s);
   double *v = values_of(t), sum = 0, mn = INFINITY, mx = -INFINITY;
   for (int64_t i = 0; i < s[0]; i++) {
-    ck_assert_msg(v[i] >= lo && v[i] <= hi, "draw %g out of [%g, %g)", v[i],
-                  lo, hi);
+    ck_assert_msg(v[i] >= lo && v[i] <= hi, "draw %g out of [%g, %g)", v[i], lo,
+                  hi);
     if (dt == TG_F64) ck_assert(v[i] < hi);
     sum += v[i];
     if (v[i] < mn) mn = v[i];
@@ -1489,7 +1555,8 @@ START_TEST(test_rand_normal_mean_and_std) {
       sum += v[i];
     }
     double mean = sum / (double)n;
-    for (int64_t i = 0; i < n; i++) sq += (v[i] - mean) * (v[i] - mean);
+    for (int64_t i = 0; i < n; i++)
+      sq += (v[i] - mean) * (v[i] - mean);
     double sd = sqrt(sq / (double)(n - 1));
     /* Standard errors: sd / 316 for the mean, sd / 447 for the std. */
     ck_assert_msg(fabs(mean - mus[k]) < 0.02 * sds[k], "mean %g", mean);
@@ -1522,7 +1589,8 @@ START_TEST(test_tape_seed_reproduces_random_tensors) {
   ASSERT_OK(b, uc);
   double *vc = values_of(uc);
   int same = 0;
-  for (int i = 0; i < 257; i++) same += va[i] == vc[i];
+  for (int i = 0; i < 257; i++)
+    same += va[i] == vc[i];
   ck_assert_int_lt(same, 5);
   /* Reseeding restarts the stream. */
   tg_tape_seed(a, 7);
@@ -1573,12 +1641,13 @@ START_TEST(test_rng_deterministic_xoshiro256ss) {
   tg_rng_seed(&b, 42);
   tg_rng_seed(&c, 43);
   uint64_t x = 42, s[4];
-  for (int i = 0; i < 4; i++) s[i] = ref_splitmix(&x);
+  for (int i = 0; i < 4; i++)
+    s[i] = ref_splitmix(&x);
   int differ = 0;
   for (int i = 0; i < 16; i++) {
     uint64_t ua = tg_rng_u64(&a), ub = tg_rng_u64(&b);
-    ck_assert_msg(ua == ub, "draw %d: %llx != %llx", i,
-                  (unsigned long long)ua, (unsigned long long)ub);
+    ck_assert_msg(ua == ub, "draw %d: %llx != %llx", i, (unsigned long long)ua,
+                  (unsigned long long)ub);
     uint64_t want = ref_xoshiro(s);
     ck_assert_msg(ua == want, "draw %d: %llx, xoshiro256** gives %llx", i,
                   (unsigned long long)ua, (unsigned long long)want);
@@ -1597,8 +1666,7 @@ START_TEST(test_rng_deterministic_xoshiro256ss) {
   tg_rng_seed(&a, 42);
   tg_rng_seed(&b, 42);
   for (int i = 0; i < 8; i++)
-    ck_assert(tg_rng_uniform(&a) ==
-              (double)(tg_rng_u64(&b) >> 11) * 0x1.0p-53);
+    ck_assert(tg_rng_uniform(&a) == (double)(tg_rng_u64(&b) >> 11) * 0x1.0p-53);
   /* Normal draws are finite and reproducible. */
   tg_rng_seed(&a, 5);
   tg_rng_seed(&b, 5);
@@ -1761,25 +1829,23 @@ static Suite *forward_suite(void) {
 
   tc = tcase_create("movement");
   tcase_set_timeout(tc, 120);
-  tcase_add_loop_test(tc, test_reshape_contiguous_is_view_with_inferred_axis,
-                      0, 2);
-  tcase_add_loop_test(tc, test_reshape_of_noncontiguous_copies_logical_order,
-                      0, 2);
-  tcase_add_loop_test(tc, test_permute_transpose_are_views_with_right_values,
-                      0, 2);
+  tcase_add_loop_test(tc, test_reshape_contiguous_is_view_with_inferred_axis, 0,
+                      2);
+  tcase_add_loop_test(tc, test_reshape_of_noncontiguous_copies_logical_order, 0,
+                      2);
+  tcase_add_loop_test(tc, test_permute_transpose_are_views_with_right_values, 0,
+                      2);
   tcase_add_loop_test(tc, test_expand_broadcasts_with_zero_strides, 0, 2);
   tcase_add_loop_test(tc, test_contiguous_of_contiguous_is_identity, 0, 2);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("creation");
   tcase_set_timeout(tc, 120);
-  tcase_add_loop_test(tc, test_zeros_ones_full_scalar_values_and_shapes, 0,
-                      2);
+  tcase_add_loop_test(tc, test_zeros_ones_full_scalar_values_and_shapes, 0, 2);
   tcase_add_test(tc, test_from_buffer_copies_and_wrap_buffer_aliases);
   tcase_add_test(tc, test_from_f64_converts_to_dtype);
   tcase_add_loop_test(tc, test_arange_steps_negative_and_empty, 0, 2);
-  tcase_add_loop_test(tc, test_rand_uniform_within_bounds_mean_centered, 0,
-                      2);
+  tcase_add_loop_test(tc, test_rand_uniform_within_bounds_mean_centered, 0, 2);
   tcase_add_loop_test(tc, test_rand_normal_mean_and_std, 0, 2);
   tcase_add_loop_test(tc, test_tape_seed_reproduces_random_tensors, 0, 2);
   tcase_add_test(tc, test_rng_deterministic_xoshiro256ss);

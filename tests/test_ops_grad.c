@@ -21,8 +21,7 @@
 /* Output weights: enough for the largest op output checked here. */
 #define TGT_NW 256
 
-static const double *tgt_weights(void)
-{
+static const double *tgt_weights(void) {
   static double w[TGT_NW];
   static bool ready = false;
   if (!ready) {
@@ -63,33 +62,21 @@ typedef enum tgt_dom {
   TGT_GRID_B    /* 0.3 k + 0.15 + [0, 0.05): >= 0.1 from any GRID_A value */
 } tgt_dom;
 
-static void tgt_fill_dom(tg_rng *rng, tgt_input *in, tgt_dom dom)
-{
+static void tgt_fill_dom(tg_rng *rng, tgt_input *in, tgt_dom dom) {
   double *d = in->data;
   int64_t n = in->numel;
   switch (dom) {
-  case TGT_ANY:
-    tgt_fill_uniform(rng, d, n, -2.0, 2.0);
-    break;
-  case TGT_POS:
-    tgt_fill_uniform(rng, d, n, 0.5, 2.0);
-    break;
-  case TGT_AWAY:
-    tgt_fill_away(rng, d, n, 0.1, 2.0);
-    break;
-  case TGT_DENOM:
-    tgt_fill_away(rng, d, n, 0.5, 2.0);
-    break;
-  case TGT_DISTINCT:
-    tgt_fill_distinct(rng, d, n, -0.1 * (double)n, 0.2);
-    break;
+  case TGT_ANY: tgt_fill_uniform(rng, d, n, -2.0, 2.0); break;
+  case TGT_POS: tgt_fill_uniform(rng, d, n, 0.5, 2.0); break;
+  case TGT_AWAY: tgt_fill_away(rng, d, n, 0.1, 2.0); break;
+  case TGT_DENOM: tgt_fill_away(rng, d, n, 0.5, 2.0); break;
+  case TGT_DISTINCT: tgt_fill_distinct(rng, d, n, -0.1 * (double)n, 0.2); break;
   case TGT_GRID_A:
   case TGT_GRID_B:
     for (int64_t i = 0; i < n; i++) {
       int k = (int)(tg_rng_u64(rng) % 9) - 4;
       d[i] = 0.3 * k + 0.05 * tg_rng_uniform(rng);
-      if (dom == TGT_GRID_B)
-        d[i] += 0.15;
+      if (dom == TGT_GRID_B) d[i] += 0.15;
     }
     break;
   }
@@ -102,8 +89,7 @@ typedef tg_tensor *(*tgt_uns_fn)(tg_tape *, tg_tensor *, double);
 typedef tg_tensor *(*tgt_bin_fn)(tg_tape *, tg_tensor *, tg_tensor *);
 typedef tg_tensor *(*tgt_red_fn)(tg_tape *, tg_tensor *, int, const int *,
                                  bool);
-typedef tg_tensor *(*tgt_shp_fn)(tg_tape *, tg_tensor *, int,
-                                 const int64_t *);
+typedef tg_tensor *(*tgt_shp_fn)(tg_tape *, tg_tensor *, int, const int64_t *);
 
 /* Everything f needs; each f reads only the fields of its kind of op. */
 typedef struct tgt_op {
@@ -115,20 +101,19 @@ typedef struct tgt_op {
   tgt_bin_fn bin;
   tgt_red_fn red;
   tgt_shp_fn shp;
-  double p;                   /* scalar operand */
-  int n_axes;                 /* reductions; transpose uses axes[0..1] */
+  double p;   /* scalar operand */
+  int n_axes; /* reductions; transpose uses axes[0..1] */
   int axes[TG_MAX_DIMS];
   bool keepdim;
-  int ndim;                   /* target shape: reshape, expand, sum_to */
+  int ndim; /* target shape: reshape, expand, sum_to */
   int64_t shape[TG_MAX_DIMS];
-  int perm[TG_MAX_DIMS];      /* permute */
-  int mask_ndim;              /* where: mask = mask_data > 0 */
+  int perm[TG_MAX_DIMS]; /* permute */
+  int mask_ndim;         /* where: mask = mask_data > 0 */
   int64_t mask_shape[TG_MAX_DIMS];
   double mask_data[64];
 } tgt_op;
 
-static tgt_op tgt_op_new(const char *label)
-{
+static tgt_op tgt_op_new(const char *label) {
   tgt_op op;
   memset(&op, 0, sizeof op);
   snprintf(op.label, sizeof op.label, "%s", label);
@@ -136,23 +121,17 @@ static tgt_op tgt_op_new(const char *label)
   return op;
 }
 
-static tg_tensor *tgt_view_of(tg_tape *tp, tg_tensor *x, const tgt_arg *a)
-{
+static tg_tensor *tgt_view_of(tg_tape *tp, tg_tensor *x, const tgt_arg *a) {
   switch (a->view) {
-  case TGT_T:
-    return tg_transpose(tp, x, -2, -1);
-  case TGT_PERM:
-    return tg_permute(tp, x, a->perm);
-  default:
-    return x;
+  case TGT_T: return tg_transpose(tp, x, -2, -1);
+  case TGT_PERM: return tg_permute(tp, x, a->perm);
+  default: return x;
   }
 }
 
 /* y = sum(out * W), W a constant of out's shape. */
-static tg_tensor *tgt_weigh(tg_tape *tp, const tgt_op *op, tg_tensor *out)
-{
-  if (!out)
-    return NULL;
+static tg_tensor *tgt_weigh(tg_tape *tp, const tgt_op *op, tg_tensor *out) {
+  if (!out) return NULL;
   if (out->numel > TGT_NW) {
     fprintf(stderr, "%s: output too large for the weights\n", op->label);
     return NULL;
@@ -161,73 +140,62 @@ static tg_tensor *tgt_weigh(tg_tape *tp, const tgt_op *op, tg_tensor *out)
   return tg_sum_all(tp, tg_mul(tp, out, w));
 }
 
-static tg_tensor *tgt_in0(tg_tape *tp, tg_tensor **in, const tgt_op *op)
-{
+static tg_tensor *tgt_in0(tg_tape *tp, tg_tensor **in, const tgt_op *op) {
   return tgt_view_of(tp, in[0], &op->arg[0]);
 }
 
-static tg_tensor *tgt_f_un(tg_tape *tp, tg_tensor **in, void *ctx)
-{
+static tg_tensor *tgt_f_un(tg_tape *tp, tg_tensor **in, void *ctx) {
   const tgt_op *op = ctx;
   return tgt_weigh(tp, op, op->un(tp, tgt_in0(tp, in, op)));
 }
 
-static tg_tensor *tgt_f_uns(tg_tape *tp, tg_tensor **in, void *ctx)
-{
+static tg_tensor *tgt_f_uns(tg_tape *tp, tg_tensor **in, void *ctx) {
   const tgt_op *op = ctx;
   return tgt_weigh(tp, op, op->uns(tp, tgt_in0(tp, in, op), op->p));
 }
 
-static tg_tensor *tgt_f_bin(tg_tape *tp, tg_tensor **in, void *ctx)
-{
+static tg_tensor *tgt_f_bin(tg_tape *tp, tg_tensor **in, void *ctx) {
   const tgt_op *op = ctx;
   tg_tensor *a = tgt_view_of(tp, in[0], &op->arg[0]);
   tg_tensor *b = tgt_view_of(tp, in[1], &op->arg[1]);
   return tgt_weigh(tp, op, op->bin(tp, a, b));
 }
 
-static tg_tensor *tgt_f_where(tg_tape *tp, tg_tensor **in, void *ctx)
-{
+static tg_tensor *tgt_f_where(tg_tape *tp, tg_tensor **in, void *ctx) {
   const tgt_op *op = ctx;
-  tg_tensor *m = tgt_make_const(tp, op->mask_ndim, op->mask_shape,
-                                op->mask_data);
+  tg_tensor *m =
+      tgt_make_const(tp, op->mask_ndim, op->mask_shape, op->mask_data);
   tg_tensor *mask = tg_gt(tp, m, tg_scalar(tp, TG_F64, 0.0));
   tg_tensor *a = tgt_view_of(tp, in[0], &op->arg[0]);
   tg_tensor *b = tgt_view_of(tp, in[1], &op->arg[1]);
   return tgt_weigh(tp, op, tg_where(tp, mask, a, b));
 }
 
-static tg_tensor *tgt_f_red(tg_tape *tp, tg_tensor **in, void *ctx)
-{
+static tg_tensor *tgt_f_red(tg_tape *tp, tg_tensor **in, void *ctx) {
   const tgt_op *op = ctx;
   tg_tensor *x = tgt_in0(tp, in, op);
-  return tgt_weigh(tp, op, op->red(tp, x, op->n_axes, op->axes,
-                                   op->keepdim));
+  return tgt_weigh(tp, op, op->red(tp, x, op->n_axes, op->axes, op->keepdim));
 }
 
-static tg_tensor *tgt_f_shp(tg_tape *tp, tg_tensor **in, void *ctx)
-{
+static tg_tensor *tgt_f_shp(tg_tape *tp, tg_tensor **in, void *ctx) {
   const tgt_op *op = ctx;
   tg_tensor *x = tgt_in0(tp, in, op);
   return tgt_weigh(tp, op, op->shp(tp, x, op->ndim, op->shape));
 }
 
-static tg_tensor *tgt_f_permute(tg_tape *tp, tg_tensor **in, void *ctx)
-{
+static tg_tensor *tgt_f_permute(tg_tape *tp, tg_tensor **in, void *ctx) {
   const tgt_op *op = ctx;
   return tgt_weigh(tp, op, tg_permute(tp, tgt_in0(tp, in, op), op->perm));
 }
 
-static tg_tensor *tgt_f_transpose(tg_tape *tp, tg_tensor **in, void *ctx)
-{
+static tg_tensor *tgt_f_transpose(tg_tape *tp, tg_tensor **in, void *ctx) {
   const tgt_op *op = ctx;
   tg_tensor *x = tgt_in0(tp, in, op);
   return tgt_weigh(tp, op, tg_transpose(tp, x, op->axes[0], op->axes[1]));
 }
 
 /* x * x^T and x + x: one leaf reaching an op through both operands. */
-static tg_tensor *tgt_f_shared(tg_tape *tp, tg_tensor **in, void *ctx)
-{
+static tg_tensor *tgt_f_shared(tg_tape *tp, tg_tensor **in, void *ctx) {
   const tgt_op *op = ctx;
   tg_tensor *x = in[0];
   tg_tensor *xt = tg_transpose(tp, x, -2, -1);
@@ -246,39 +214,38 @@ typedef struct tgt_tally {
   char first[400];
 } tgt_tally;
 
-static tgt_tally tgt_tally_new(uint64_t seed)
-{
+static tgt_tally tgt_tally_new(uint64_t seed) {
   tgt_tally t;
   memset(&t, 0, sizeof t);
   tg_rng_seed(&t.rng, seed);
   return t;
 }
 
-#define TGT_ASSERT_CLEAN(t)                                                 \
-  do {                                                                      \
-    ck_assert_int_gt((t)->n_checks, 0);                                     \
-    ck_assert_msg((t)->n_fail == 0, "%d of %d gradient checks failed; "     \
-                  "first: %s", (t)->n_fail, (t)->n_checks, (t)->first);     \
+#define TGT_ASSERT_CLEAN(t)                                                    \
+  do {                                                                         \
+    ck_assert_int_gt((t)->n_checks, 0);                                        \
+    ck_assert_msg((t)->n_fail == 0,                                            \
+                  "%d of %d gradient checks failed; "                          \
+                  "first: %s",                                                 \
+                  (t)->n_fail, (t)->n_checks, (t)->first);                     \
   } while (0)
 
 /* "[4x3]^T" and the like into buf. */
-static void tgt_describe(char *buf, size_t size, int n, const tgt_arg *args)
-{
+static void tgt_describe(char *buf, size_t size, int n, const tgt_arg *args) {
   size_t len = 0;
   buf[0] = '\0';
   for (int i = 0; i < n && len < size; i++) {
     const tgt_arg *a = &args[i];
     len += (size_t)snprintf(buf + len, size - len, "%s[", i ? " " : "");
     for (int d = 0; d < a->ndim && len < size; d++)
-      len += (size_t)snprintf(buf + len, size - len, "%s%lld",
-                              d ? "x" : "", (long long)a->shape[d]);
-    if (len < size)
-      len += (size_t)snprintf(buf + len, size - len, "]");
+      len += (size_t)snprintf(buf + len, size - len, "%s%lld", d ? "x" : "",
+                              (long long)a->shape[d]);
+    if (len < size) len += (size_t)snprintf(buf + len, size - len, "]");
     if (a->view == TGT_T && len < size)
       len += (size_t)snprintf(buf + len, size - len, "^T");
     for (int d = 0; a->view == TGT_PERM && d < a->ndim && len < size; d++)
-      len += (size_t)snprintf(buf + len, size - len, "%s%d",
-                              d ? "," : "^perm(", a->perm[d]);
+      len += (size_t)snprintf(buf + len, size - len, "%s%d", d ? "," : "^perm(",
+                              a->perm[d]);
     if (a->view == TGT_PERM && len < size)
       len += (size_t)snprintf(buf + len, size - len, ")");
   }
@@ -287,9 +254,8 @@ static void tgt_describe(char *buf, size_t size, int n, const tgt_arg *args)
 /* Runs both checkers on op with n inputs described by args, data drawn
  * from the tally's generator in the given domains. */
 static void tgt_run_tol(tgt_tally *t, tgt_fn f, tgt_op *op, int n,
-                        const tgt_arg *args, const tgt_dom *dom,
-                        double tol1, double tol2)
-{
+                        const tgt_arg *args, const tgt_dom *dom, double tol1,
+                        double tol2) {
   tgt_input in[2];
   ck_assert_int_le(n, 2);
   for (int i = 0; i < n; i++) {
@@ -306,22 +272,20 @@ static void tgt_run_tol(tgt_tally *t, tgt_fn f, tgt_op *op, int n,
   tgt_describe(desc, sizeof desc, n, args);
   /* TGT_VERBOSE=1 in the environment lists every check's errors. */
   if (getenv("TGT_VERBOSE"))
-    fprintf(stderr, "  %-40s %-28s %9.2e %9.2e\n", op->label, desc, e1,
-            e2);
-  if (e1 < tol1 && e2 < tol2)
-    return;
+    fprintf(stderr, "  %-40s %-28s %9.2e %9.2e\n", op->label, desc, e1, e2);
+  if (e1 < tol1 && e2 < tol2) return;
   /* A long description is cut short; the message is only for reading. */
-  snprintf(msg, sizeof msg, "%.120s on %.120s: first-order error %.3g (tol %.0e), "
-           "second-order error %.3g (tol %.0e)", op->label, desc, e1, tol1,
-           e2, tol2);
+  snprintf(msg, sizeof msg,
+           "%.120s on %.120s: first-order error %.3g (tol %.0e), "
+           "second-order error %.3g (tol %.0e)",
+           op->label, desc, e1, tol1, e2, tol2);
   fprintf(stderr, "FAIL %s\n", msg);
   if (t->n_fail++ == 0)
     memcpy(t->first, msg, sizeof msg); /* same size, always terminated */
 }
 
 static void tgt_run(tgt_tally *t, tgt_fn f, tgt_op *op, int n,
-                    const tgt_arg *args, const tgt_dom *dom)
-{
+                    const tgt_arg *args, const tgt_dom *dom) {
   tgt_run_tol(t, f, op, n, args, dom, TGT_TOL1, TGT_TOL2);
 }
 
@@ -336,13 +300,12 @@ static const tgt_arg tgt_unary_args[] = {
     {2, {3, 4}, TGT_PLAIN, {0}},
     {3, {2, 3, 4}, TGT_PLAIN, {0}},
     {3, {1, 5, 1}, TGT_PLAIN, {0}},
-    {2, {4, 3}, TGT_T, {0}},              /* a [3x4] transposed view */
-    {3, {4, 2, 3}, TGT_PERM, {1, 2, 0}},  /* a [2x3x4] permuted view */
+    {2, {4, 3}, TGT_T, {0}},             /* a [3x4] transposed view */
+    {3, {4, 2, 3}, TGT_PERM, {1, 2, 0}}, /* a [2x3x4] permuted view */
 };
 
 static void tgt_unary_all(tgt_tally *t, const char *label, tgt_un_fn fn,
-                          tgt_dom dom)
-{
+                          tgt_dom dom) {
   tgt_op op = tgt_op_new(label);
   op.un = fn;
   for (int c = 0; c < TGT_LEN(tgt_unary_args); c++)
@@ -350,8 +313,7 @@ static void tgt_unary_all(tgt_tally *t, const char *label, tgt_un_fn fn,
 }
 
 static void tgt_unary_s_all(tgt_tally *t, const char *name, tgt_uns_fn fn,
-                            double p, tgt_dom dom)
-{
+                            double p, tgt_dom dom) {
   char label[64];
   snprintf(label, sizeof label, "%s(%g)", name, p);
   tgt_op op = tgt_op_new(label);
@@ -361,13 +323,12 @@ static void tgt_unary_s_all(tgt_tally *t, const char *name, tgt_uns_fn fn,
     tgt_run(t, tgt_f_uns, &op, 1, &tgt_unary_args[c], &dom);
 }
 
-#define TGT_UNARY_TEST(name, dom)                                           \
-  START_TEST(test_grad_##name)                                              \
-  {                                                                         \
-    tgt_tally t = tgt_tally_new(__LINE__);                                  \
-    tgt_unary_all(&t, #name, tg_##name, dom);                               \
-    TGT_ASSERT_CLEAN(&t);                                                   \
-  }                                                                         \
+#define TGT_UNARY_TEST(name, dom)                                              \
+  START_TEST(test_grad_##name) {                                               \
+    tgt_tally t = tgt_tally_new(__LINE__);                                     \
+    tgt_unary_all(&t, #name, tg_##name, dom);                                  \
+    TGT_ASSERT_CLEAN(&t);                                                      \
+  }                                                                            \
   END_TEST
 
 TGT_UNARY_TEST(neg, TGT_ANY)
@@ -381,8 +342,7 @@ TGT_UNARY_TEST(abs, TGT_AWAY)
 TGT_UNARY_TEST(sin, TGT_ANY)
 TGT_UNARY_TEST(cos, TGT_ANY)
 
-START_TEST(test_grad_pow_scalar)
-{
+START_TEST(test_grad_pow_scalar) {
   tgt_tally t = tgt_tally_new(11);
   tgt_unary_s_all(&t, "pow_scalar", tg_pow_scalar, 2.0, TGT_ANY);
   tgt_unary_s_all(&t, "pow_scalar", tg_pow_scalar, 3.0, TGT_ANY);
@@ -394,8 +354,7 @@ START_TEST(test_grad_pow_scalar)
 }
 END_TEST
 
-START_TEST(test_grad_mul_scalar)
-{
+START_TEST(test_grad_mul_scalar) {
   tgt_tally t = tgt_tally_new(12);
   tgt_unary_s_all(&t, "mul_scalar", tg_mul_scalar, 2.5, TGT_ANY);
   tgt_unary_s_all(&t, "mul_scalar", tg_mul_scalar, -0.7, TGT_ANY);
@@ -404,8 +363,7 @@ START_TEST(test_grad_mul_scalar)
 }
 END_TEST
 
-START_TEST(test_grad_add_scalar)
-{
+START_TEST(test_grad_add_scalar) {
   tgt_tally t = tgt_tally_new(13);
   tgt_unary_s_all(&t, "add_scalar", tg_add_scalar, 1.3, TGT_ANY);
   tgt_unary_s_all(&t, "add_scalar", tg_add_scalar, -4.0, TGT_ANY);
@@ -439,8 +397,7 @@ static const tgt_pair tgt_binary_args[] = {
 };
 
 static void tgt_binary_all(tgt_tally *t, const char *label, tgt_bin_fn fn,
-                           tgt_dom da, tgt_dom db)
-{
+                           tgt_dom da, tgt_dom db) {
   tgt_op op = tgt_op_new(label);
   op.bin = fn;
   tgt_dom dom[2] = {da, db};
@@ -450,13 +407,12 @@ static void tgt_binary_all(tgt_tally *t, const char *label, tgt_bin_fn fn,
   }
 }
 
-#define TGT_BINARY_TEST(name, da, db)                                       \
-  START_TEST(test_grad_##name)                                              \
-  {                                                                         \
-    tgt_tally t = tgt_tally_new(__LINE__);                                  \
-    tgt_binary_all(&t, #name, tg_##name, da, db);                           \
-    TGT_ASSERT_CLEAN(&t);                                                   \
-  }                                                                         \
+#define TGT_BINARY_TEST(name, da, db)                                          \
+  START_TEST(test_grad_##name) {                                               \
+    tgt_tally t = tgt_tally_new(__LINE__);                                     \
+    tgt_binary_all(&t, #name, tg_##name, da, db);                              \
+    TGT_ASSERT_CLEAN(&t);                                                      \
+  }                                                                            \
   END_TEST
 
 TGT_BINARY_TEST(add, TGT_ANY, TGT_ANY)
@@ -467,8 +423,7 @@ TGT_BINARY_TEST(pow, TGT_POS, TGT_ANY)
 
 /* The two grids never come within 0.1 of each other, so no ties; both
  * orders are checked so each side wins somewhere. */
-START_TEST(test_grad_maximum)
-{
+START_TEST(test_grad_maximum) {
   tgt_tally t = tgt_tally_new(21);
   tgt_binary_all(&t, "maximum", tg_maximum, TGT_GRID_A, TGT_GRID_B);
   tgt_binary_all(&t, "maximum", tg_maximum, TGT_GRID_B, TGT_GRID_A);
@@ -476,8 +431,7 @@ START_TEST(test_grad_maximum)
 }
 END_TEST
 
-START_TEST(test_grad_minimum)
-{
+START_TEST(test_grad_minimum) {
   tgt_tally t = tgt_tally_new(22);
   tgt_binary_all(&t, "minimum", tg_minimum, TGT_GRID_A, TGT_GRID_B);
   tgt_binary_all(&t, "minimum", tg_minimum, TGT_GRID_B, TGT_GRID_A);
@@ -487,8 +441,7 @@ END_TEST
 
 /* One leaf used as both operands (and through a view): the gradients of
  * the two uses must add up. */
-START_TEST(test_grad_shared_input)
-{
+START_TEST(test_grad_shared_input) {
   tgt_tally t = tgt_tally_new(23);
   tgt_op op = tgt_op_new("x*x^T + 2x, times x");
   static const tgt_arg args[] = {
@@ -510,15 +463,13 @@ typedef struct tgt_where_cfg {
   tgt_arg a, b;
 } tgt_where_cfg;
 
-START_TEST(test_grad_where)
-{
+START_TEST(test_grad_where) {
   static const tgt_where_cfg cfgs[] = {
       {2, {3, 1}, {2, {3, 4}, TGT_PLAIN, {0}}, {1, {4}, TGT_PLAIN, {0}}},
       {2, {1, 4}, {2, {3, 1}, TGT_PLAIN, {0}}, {2, {3, 4}, TGT_PLAIN, {0}}},
       {3, {2, 1, 4}, {2, {3, 4}, TGT_PLAIN, {0}}, {0, {0}, TGT_PLAIN, {0}}},
       {2, {3, 4}, {2, {4, 3}, TGT_T, {0}}, {2, {3, 4}, TGT_PLAIN, {0}}},
-      {1, {4}, {3, {4, 2, 3}, TGT_PERM, {1, 2, 0}},
-       {2, {4, 3}, TGT_T, {0}}},
+      {1, {4}, {3, {4, 2, 3}, TGT_PERM, {1, 2, 0}}, {2, {4, 3}, TGT_T, {0}}},
       {0, {0}, {2, {2, 3}, TGT_PLAIN, {0}}, {2, {2, 3}, TGT_PLAIN, {0}}},
   };
   tgt_tally t = tgt_tally_new(31);
@@ -537,8 +488,7 @@ START_TEST(test_grad_where)
     ck_assert_int_le(mn, TGT_LEN(op.mask_data));
     /* Alternating signs: both branches are taken whenever mn > 1. */
     for (int64_t i = 0; i < mn; i++)
-      op.mask_data[i] = (i % 2 ? -1.0 : 1.0) *
-                        (0.5 + tg_rng_uniform(&t.rng));
+      op.mask_data[i] = (i % 2 ? -1.0 : 1.0) * (0.5 + tg_rng_uniform(&t.rng));
     tgt_arg args[2] = {cfgs[c].a, cfgs[c].b};
     tgt_run(&t, tgt_f_where, &op, 2, args, dom);
   }
@@ -577,8 +527,7 @@ static const tgt_red_cfg tgt_red_cfgs[] = {
 };
 
 static void tgt_reduce_all(tgt_tally *t, const char *name, tgt_red_fn fn,
-                           tgt_dom dom)
-{
+                           tgt_dom dom) {
   for (int c = 0; c < TGT_LEN(tgt_red_cfgs); c++) {
     const tgt_red_cfg *cfg = &tgt_red_cfgs[c];
     char label[96];
@@ -597,16 +546,14 @@ static void tgt_reduce_all(tgt_tally *t, const char *name, tgt_red_fn fn,
   }
 }
 
-START_TEST(test_grad_sum)
-{
+START_TEST(test_grad_sum) {
   tgt_tally t = tgt_tally_new(41);
   tgt_reduce_all(&t, "sum", tg_sum, TGT_ANY);
   TGT_ASSERT_CLEAN(&t);
 }
 END_TEST
 
-START_TEST(test_grad_mean)
-{
+START_TEST(test_grad_mean) {
   tgt_tally t = tgt_tally_new(42);
   tgt_reduce_all(&t, "mean", tg_mean, TGT_ANY);
   TGT_ASSERT_CLEAN(&t);
@@ -614,24 +561,21 @@ START_TEST(test_grad_mean)
 END_TEST
 
 /* Distinct values at least 0.1 apart: no ties, so max is smooth there. */
-START_TEST(test_grad_max)
-{
+START_TEST(test_grad_max) {
   tgt_tally t = tgt_tally_new(43);
   tgt_reduce_all(&t, "max", tg_max, TGT_DISTINCT);
   TGT_ASSERT_CLEAN(&t);
 }
 END_TEST
 
-START_TEST(test_grad_sum_all)
-{
+START_TEST(test_grad_sum_all) {
   tgt_tally t = tgt_tally_new(44);
   tgt_unary_all(&t, "sum_all", tg_sum_all, TGT_ANY);
   TGT_ASSERT_CLEAN(&t);
 }
 END_TEST
 
-START_TEST(test_grad_mean_all)
-{
+START_TEST(test_grad_mean_all) {
   tgt_tally t = tgt_tally_new(45);
   tgt_unary_all(&t, "mean_all", tg_mean_all, TGT_ANY);
   TGT_ASSERT_CLEAN(&t);
@@ -647,8 +591,7 @@ typedef struct tgt_shp_cfg {
 } tgt_shp_cfg;
 
 static void tgt_shape_all(tgt_tally *t, const char *name, tgt_shp_fn fn,
-                          int n_cfgs, const tgt_shp_cfg *cfgs)
-{
+                          int n_cfgs, const tgt_shp_cfg *cfgs) {
   tgt_dom dom = TGT_ANY;
   for (int c = 0; c < n_cfgs; c++) {
     char label[96];
@@ -665,8 +608,7 @@ static void tgt_shape_all(tgt_tally *t, const char *name, tgt_shp_fn fn,
   }
 }
 
-START_TEST(test_grad_sum_to)
-{
+START_TEST(test_grad_sum_to) {
   static const tgt_shp_cfg cfgs[] = {
       {{3, {2, 3, 4}, TGT_PLAIN, {0}}, 2, {3, 1}},
       {{3, {2, 3, 4}, TGT_PLAIN, {0}}, 1, {4}},
@@ -685,8 +627,7 @@ START_TEST(test_grad_sum_to)
 }
 END_TEST
 
-START_TEST(test_grad_reshape)
-{
+START_TEST(test_grad_reshape) {
   static const tgt_shp_cfg cfgs[] = {
       {{2, {3, 4}, TGT_PLAIN, {0}}, 2, {2, 6}},
       {{2, {3, 4}, TGT_PLAIN, {0}}, 1, {-1}},
@@ -707,8 +648,7 @@ START_TEST(test_grad_reshape)
 }
 END_TEST
 
-START_TEST(test_grad_expand)
-{
+START_TEST(test_grad_expand) {
   static const tgt_shp_cfg cfgs[] = {
       {{2, {3, 1}, TGT_PLAIN, {0}}, 3, {2, 3, 4}},
       {{0, {0}, TGT_PLAIN, {0}}, 2, {2, 3}},
@@ -729,8 +669,7 @@ END_TEST
 
 /* --- permute, transpose, contiguous --------------------------------------- */
 
-START_TEST(test_grad_permute)
-{
+START_TEST(test_grad_permute) {
   typedef struct {
     tgt_arg x;
     int perm[TG_MAX_DIMS];
@@ -756,8 +695,7 @@ START_TEST(test_grad_permute)
 }
 END_TEST
 
-START_TEST(test_grad_transpose)
-{
+START_TEST(test_grad_transpose) {
   typedef struct {
     tgt_arg x;
     int a0, a1;
@@ -774,8 +712,7 @@ START_TEST(test_grad_transpose)
   tgt_dom dom = TGT_ANY;
   for (int c = 0; c < TGT_LEN(cfgs); c++) {
     char label[64];
-    snprintf(label, sizeof label, "transpose(%d, %d)", cfgs[c].a0,
-             cfgs[c].a1);
+    snprintf(label, sizeof label, "transpose(%d, %d)", cfgs[c].a0, cfgs[c].a1);
     tgt_op op = tgt_op_new(label);
     op.axes[0] = cfgs[c].a0;
     op.axes[1] = cfgs[c].a1;
@@ -785,8 +722,7 @@ START_TEST(test_grad_transpose)
 }
 END_TEST
 
-START_TEST(test_grad_contiguous)
-{
+START_TEST(test_grad_contiguous) {
   static const tgt_arg args[] = {
       {3, {4, 2, 3}, TGT_PERM, {1, 2, 0}},
       {3, {2, 3, 4}, TGT_PERM, {2, 0, 1}},
@@ -805,8 +741,7 @@ END_TEST
 
 /* --- matmul --------------------------------------------------------------- */
 
-START_TEST(test_grad_matmul)
-{
+START_TEST(test_grad_matmul) {
   static const tgt_pair cfgs[] = {
       {{2, {3, 4}, TGT_PLAIN, {0}}, {2, {4, 5}, TGT_PLAIN, {0}}},
       {{2, {1, 4}, TGT_PLAIN, {0}}, {2, {4, 1}, TGT_PLAIN, {0}}},
@@ -838,8 +773,7 @@ END_TEST
 
 /* --- main ----------------------------------------------------------------- */
 
-static Suite *tgt_suite(void)
-{
+static Suite *tgt_suite(void) {
   Suite *s = suite_create("ops_grad");
   TCase *tc = tcase_create("grad");
   tcase_set_timeout(tc, 60);
@@ -881,8 +815,7 @@ static Suite *tgt_suite(void)
   return s;
 }
 
-int main(void)
-{
+int main(void) {
   SRunner *sr = srunner_create(tgt_suite());
   srunner_run_all(sr, CK_ENV);
   int failed = srunner_ntests_failed(sr);

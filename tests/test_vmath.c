@@ -29,9 +29,9 @@
 static const int64_t CHUNKS[] = {1, 3, 5, 7, 9, 15, 17, 23, 2, 11};
 #define N_CHUNKS ((int)(sizeof CHUNKS / sizeof CHUNKS[0]))
 
-#define ASSERT_OK(tp, t)                                                    \
-  ck_assert_msg((t) != NULL && tg_error(tp) == TG_OK,                       \
-                "%s failed: %s", #t, tg_errmsg(tp))
+#define ASSERT_OK(tp, t)                                                       \
+  ck_assert_msg((t) != NULL && tg_error(tp) == TG_OK, "%s failed: %s", #t,     \
+                tg_errmsg(tp))
 
 /* --- the functions under test --------------------------------------------- */
 
@@ -51,7 +51,7 @@ static long double ref_pow25l(long double x) { return powl(x, 2.5L); }
 typedef struct {
   const char *name;
   unary_fn fn;
-  double (*ref)(double);           /* f32 reference */
+  double (*ref)(double);            /* f32 reference */
   long double (*refl)(long double); /* f64 reference */
   double lo, hi;
   bool log_uniform;
@@ -61,7 +61,8 @@ typedef struct {
 static void make_points(tg_rng *rng, const vcase *c, double *x, int64_t n) {
   if (c->log_uniform) {
     tgt_fill_uniform(rng, x, n, log(c->lo), log(c->hi));
-    for (int64_t i = 0; i < n; i++) x[i] = exp(x[i]);
+    for (int64_t i = 0; i < n; i++)
+      x[i] = exp(x[i]);
   } else {
     tgt_fill_uniform(rng, x, n, c->lo, c->hi);
   }
@@ -167,17 +168,17 @@ static const vcase F32_LOG = {"log", tg_log, log, logl, 1e-30, 1e30, true};
 static const vcase F32_TANH = {"tanh", tg_tanh, tanh, tanhl, -10, 10, false};
 static const vcase F32_SIN = {"sin", tg_sin, sin, sinl, -100, 100, false};
 static const vcase F32_COS = {"cos", tg_cos, cos, cosl, -100, 100, false};
-static const vcase F32_SIGMOID = {"sigmoid", tg_sigmoid, ref_sigmoid,
-                                  ref_sigmoidl, -80, 80, false};
-static const vcase F32_POW25 = {"pow_scalar2.5", pow25, ref_pow25,
-                                ref_pow25l, 0.01, 100, true};
+static const vcase F32_SIGMOID = {
+    "sigmoid", tg_sigmoid, ref_sigmoid, ref_sigmoidl, -80, 80, false};
+static const vcase F32_POW25 = {
+    "pow_scalar2.5", pow25, ref_pow25, ref_pow25l, 0.01, 100, true};
 
-#define F32_TEST(NAME, CASE, SEED, BOUND)                                   \
-  START_TEST(NAME) {                                                        \
-    int64_t u = measure_f32(&(CASE), (SEED));                               \
-    ck_assert_msg(u <= (BOUND), "f32 %s: max error %lld ulp > %d",          \
-                  (CASE).name, (long long)u, (BOUND));                      \
-  }                                                                         \
+#define F32_TEST(NAME, CASE, SEED, BOUND)                                      \
+  START_TEST(NAME) {                                                           \
+    int64_t u = measure_f32(&(CASE), (SEED));                                  \
+    ck_assert_msg(u <= (BOUND), "f32 %s: max error %lld ulp > %d",             \
+                  (CASE).name, (long long)u, (BOUND));                         \
+  }                                                                            \
   END_TEST
 
 F32_TEST(test_f32_exp_within_1ulp, F32_EXP, 101, 1)
@@ -244,7 +245,8 @@ START_TEST(test_f32_pow_binary_within_1ulp) {
   float *at = malloc(sizeof(float) * (size_t)n);
   ck_assert_ptr_nonnull(at);
   for (int i = 0; i < R; i++)
-    for (int j = 0; j < C; j++) at[(int64_t)j * R + i] = a[(int64_t)i * C + j];
+    for (int j = 0; j < C; j++)
+      at[(int64_t)j * R + i] = a[(int64_t)i * C + j];
   const int64_t cr[2] = {C, R}, rc[2] = {R, C};
   tg_tensor *lt = tg_from_buffer(tp, TG_F32, 2, cr, at);
   tg_tensor *tt = tg_transpose(tp, lt, 0, 1);
@@ -274,9 +276,10 @@ START_TEST(test_f32_pow_binary_within_1ulp) {
   for (int k = 0; k < 5; k++) {
     printf("vmath f32 %-12s max %lld ulp (%s) over %lld points, a in "
            "[0.01, 100], b in [-5, 5]; worst a=%.9g b=%.9g got %.9g want "
-           "%.9g\n", "pow", (long long)st[k].max_ulp, names[k],
-           (long long)st[k].count, st[k].worst_x, st[k].worst_y,
-           (double)st[k].worst_got, (double)st[k].worst_want);
+           "%.9g\n",
+           "pow", (long long)st[k].max_ulp, names[k], (long long)st[k].count,
+           st[k].worst_x, st[k].worst_y, (double)st[k].worst_got,
+           (double)st[k].worst_want);
     if (st[k].max_ulp > worst) worst = st[k].max_ulp;
   }
   fflush(stdout);
@@ -347,7 +350,8 @@ static void measure_f64(const vcase *c, uint64_t seed, double k) {
   long double *ref = malloc(sizeof(long double) * N_POINTS);
   ck_assert(x && y && ref);
   make_points(&rng, c, x, N_POINTS);
-  for (int64_t i = 0; i < N_POINTS; i++) ref[i] = c->refl(x[i]);
+  for (int64_t i = 0; i < N_POINTS; i++)
+    ref[i] = c->refl(x[i]);
   rel_stat whole = {0}, chunked = {0};
   run_f64(tp, c->fn, x, N_POINTS, y);
   for (int64_t i = 0; i < N_POINTS; i++)
@@ -365,7 +369,8 @@ static void measure_f64(const vcase *c, uint64_t seed, double k) {
   rel_stat *w = whole.max_rel >= chunked.max_rel ? &whole : &chunked;
   printf("vmath f64 %-12s max %.2f ulp, rel err %.2f eps (long tensor "
          "%.2f eps, chunks %.2f eps) over %d points in [%g, %g]; worst "
-         "x=%.17g\n", c->name,
+         "x=%.17g\n",
+         c->name,
          whole.max_ulp > chunked.max_ulp ? whole.max_ulp : chunked.max_ulp,
          w->max_rel / DBL_EPSILON, whole.max_rel / DBL_EPSILON,
          chunked.max_rel / DBL_EPSILON, N_POINTS, c->lo, c->hi, w->worst_x);
@@ -373,8 +378,9 @@ static void measure_f64(const vcase *c, uint64_t seed, double k) {
   ck_assert_msg(whole.max_rel <= k * DBL_EPSILON &&
                     chunked.max_rel <= k * DBL_EPSILON,
                 "f64 %s: relative error %.3g eps > %g eps at x=%.17g: got "
-                "%.17g, want %.17Lg", c->name, w->max_rel / DBL_EPSILON, k,
-                w->worst_x, w->worst_got, w->worst_ref);
+                "%.17g, want %.17Lg",
+                c->name, w->max_rel / DBL_EPSILON, k, w->worst_x, w->worst_got,
+                w->worst_ref);
   free(x);
   free(y);
   free(ref);
@@ -382,18 +388,17 @@ static void measure_f64(const vcase *c, uint64_t seed, double k) {
 }
 
 static const vcase F64_EXP = {"exp", tg_exp, exp, expl, -700, 700, false};
-static const vcase F64_LOG = {"log", tg_log, log, logl, 1e-300, 1e300,
-                              true};
+static const vcase F64_LOG = {"log", tg_log, log, logl, 1e-300, 1e300, true};
 static const vcase F64_TANH = {"tanh", tg_tanh, tanh, tanhl, -20, 20, false};
 static const vcase F64_SIN = {"sin", tg_sin, sin, sinl, -100, 100, false};
 static const vcase F64_COS = {"cos", tg_cos, cos, cosl, -100, 100, false};
-static const vcase F64_SIGMOID = {"sigmoid", tg_sigmoid, ref_sigmoid,
-                                  ref_sigmoidl, -700, 700, false};
-static const vcase F64_POW25 = {"pow_scalar2.5", pow25, ref_pow25,
-                                ref_pow25l, 0.01, 100, true};
+static const vcase F64_SIGMOID = {
+    "sigmoid", tg_sigmoid, ref_sigmoid, ref_sigmoidl, -700, 700, false};
+static const vcase F64_POW25 = {
+    "pow_scalar2.5", pow25, ref_pow25, ref_pow25l, 0.01, 100, true};
 
-#define F64_TEST(NAME, CASE, SEED, K)                                       \
-  START_TEST(NAME) { measure_f64(&(CASE), (SEED), (K)); }                   \
+#define F64_TEST(NAME, CASE, SEED, K)                                          \
+  START_TEST(NAME) { measure_f64(&(CASE), (SEED), (K)); }                      \
   END_TEST
 
 F64_TEST(test_f64_exp_within_4eps, F64_EXP, 201, 4)
@@ -416,7 +421,8 @@ START_TEST(test_f64_pow_binary_within_4eps) {
   double *y = malloc(sizeof(double) * (size_t)n);
   ck_assert(a && b && y);
   tgt_fill_uniform(&rng, a, n, log(0.01), log(100));
-  for (int64_t i = 0; i < n; i++) a[i] = exp(a[i]);
+  for (int64_t i = 0; i < n; i++)
+    a[i] = exp(a[i]);
   tgt_fill_uniform(&rng, b, n, -5, 5);
   rel_stat st[3] = {{0}};
   tg_tensor *ta = tg_from_buffer(tp, TG_F64, 1, &n, a);
@@ -451,15 +457,16 @@ START_TEST(test_f64_pow_binary_within_4eps) {
   const char *names[3] = {"same shape", "b [1]", "chunks"};
   for (int k = 0; k < 3; k++)
     printf("vmath f64 %-12s max %.2f ulp, rel err %.2f eps (%s) over %lld "
-           "points; worst a=%.17g b=%.17g\n", "pow", st[k].max_ulp,
-           st[k].max_rel / DBL_EPSILON, names[k], (long long)n,
-           st[k].worst_x, st[k].worst_y);
+           "points; worst a=%.17g b=%.17g\n",
+           "pow", st[k].max_ulp, st[k].max_rel / DBL_EPSILON, names[k],
+           (long long)n, st[k].worst_x, st[k].worst_y);
   fflush(stdout);
   for (int k = 0; k < 3; k++)
     ck_assert_msg(st[k].max_rel <= 4 * DBL_EPSILON,
                   "f64 pow (%s): relative error %.3g eps at a=%.17g "
-                  "b=%.17g", names[k], st[k].max_rel / DBL_EPSILON,
-                  st[k].worst_x, st[k].worst_y);
+                  "b=%.17g",
+                  names[k], st[k].max_rel / DBL_EPSILON, st[k].worst_x,
+                  st[k].worst_y);
   free(a);
   free(b);
   free(y);
