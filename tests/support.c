@@ -398,3 +398,11 @@ done:
   if (tp) tg_tape_free(tp);
   return err;
 }
+
+int tgt_run_suite(Suite *s) {
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_ENV);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

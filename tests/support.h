@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <check.h>
+
 #include "tapegrad.h"
 
 /* Step sizes of the central differences (first and second order). */
@@ -86,5 +88,9 @@ double tgt_check_grad(tgt_fn f, void *ctx, int n, const tgt_input *inputs);
  * (f linear or piecewise linear): the expected result is then zero. */
 double tgt_check_grad2(tgt_fn f, void *ctx, int n, const tgt_input *inputs,
                        uint64_t seed);
+
+/* Runs a Check suite (in fork mode unless CK_FORK says otherwise), frees
+ * it, and returns the process exit status: non-zero if any test failed. */
+int tgt_run_suite(Suite *s);
 
 #endif

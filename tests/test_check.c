@@ -546,9 +546,5 @@ int main(void) {
   tcase_add_test(tc, test_gradcheck_bad_arguments);
   tcase_add_test(tc, test_gradcheck_of_a_failing_function_says_why);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return tgt_run_suite(s);
 }

@@ -340,9 +340,5 @@ int main(void) {
   tcase_add_test(tc, test_reading_out_of_range_gives_nan);
   tcase_add_test(tc, test_every_status_has_a_description);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return tgt_run_suite(s);
 }

@@ -1861,10 +1861,4 @@ static Suite *forward_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(forward_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed > 0 ? 1 : 0;
-}
+int main(void) { return tgt_run_suite(forward_suite()); }

@@ -191,9 +191,5 @@ int main(void) {
   tcase_add_test(tc, test_hessian_vector_product_of_tanh_mlp);
   tcase_add_test(tc, test_hessian_of_quadratic_form_is_symmetric_part);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return tgt_run_suite(s);
 }

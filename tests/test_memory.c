@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "support.h"
 #include "tapegrad.h"
 
 /* Anonymous resident memory in KiB (heap and arena pages), from
@@ -89,9 +90,5 @@ int main(void) {
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_training_loop_memory_does_not_grow);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return tgt_run_suite(s);
 }

@@ -815,10 +815,4 @@ static Suite *tgt_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(tgt_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return tgt_run_suite(tgt_suite()); }

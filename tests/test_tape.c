@@ -280,9 +280,5 @@ int main(void) {
   tcase_add_test(tc, test_diamond_graph);
   tcase_add_test(tc, test_nodes_are_recorded_in_order);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return tgt_run_suite(s);
 }

@@ -949,9 +949,5 @@ int main(void) {
   tcase_add_test(te, test_earlier_error_stands);
   suite_add_tcase(s, te);
 
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return tgt_run_suite(s);
 }

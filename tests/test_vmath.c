@@ -524,9 +524,5 @@ int main(void) {
              ? "has"
              : "lacks");
 #endif
-  SRunner *sr = srunner_create(vmath_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed > 0 ? 1 : 0;
+  return tgt_run_suite(vmath_suite());
 }
