@@ -77,7 +77,13 @@ START_TEST(test_training_loop_memory_does_not_grow) {
          "%.4f\n",
          WARM, rss_warm, STEPS, rss_end, first_loss, last_loss);
   ck_assert_int_gt(rss_warm, 0);
+#if defined(__SANITIZE_ADDRESS__)
+  /* AddressSanitizer's shadow memory and quarantine grow on their own; the
+   * arena check above still holds. The RSS check runs in normal builds. */
+  printf("RSS comparison not made under AddressSanitizer\n");
+#else
   ck_assert_int_le(rss_end - rss_warm, 0);
+#endif
   for (int i = 0; i < 4; i++)
     tg_tensor_free(params[i]);
   tg_tape_free(tp);
