@@ -9,6 +9,7 @@
 #include "tapegrad/tensor.h"
 #include "tapegrad/tape.h"
 #include "tapegrad/ops.h"
+#include "tapegrad/nn.h"
 #include "tapegrad/custom.h"
 #include "tapegrad/check.h"
 

@@ -84,4 +84,65 @@ tg_tensor *tg_expand(tg_tape *tp, tg_tensor *x, int ndim, const int64_t *shape);
 /* x itself when contiguous, else a row-major copy. */
 tg_tensor *tg_contiguous(tg_tape *tp, tg_tensor *x);
 
+/* --- slicing, joining, padding ---------------------------------------------
+ */
+
+/* Elements start, start+step, ... before stop along one axis (step >= 1;
+ * negative start and stop count from the end; both are clamped to the
+ * axis, as in Python). A view. */
+tg_tensor *tg_slice(tg_tape *tp, tg_tensor *x, int axis, int64_t start,
+                    int64_t stop, int64_t step);
+/* The n tensors joined along axis; every other side must agree. */
+tg_tensor *tg_concat(tg_tape *tp, int n, tg_tensor *const *xs, int axis);
+/* Pads axis d with pads[2d] elements before and pads[2d+1] after (one pair
+ * per axis of x), all equal to value. */
+tg_tensor *tg_pad(tg_tape *tp, tg_tensor *x, const int64_t *pads, double value);
+
+/* --- indexing ------------------------------------------------------------- */
+/* Index tensors hold whole numbers in any float dtype (f32 is exact up to
+ * 2^24); a fraction or an index out of range is an error. Indices get no
+ * gradient. */
+
+/* out[i,j,k] = x[index[i,j,k], j, k] for axis 0 (likewise for other axes);
+ * index has x's number of axes and no side longer than x's, except along
+ * axis. */
+tg_tensor *tg_gather(tg_tape *tp, tg_tensor *x, int axis, tg_tensor *index);
+/* out = base, then out[index[i,j,k], j, k] += src[i,j,k] for axis 0: the
+ * adjoint of gather. src has index's shape. */
+tg_tensor *tg_scatter_add(tg_tape *tp, tg_tensor *base, int axis,
+                          tg_tensor *index, tg_tensor *src);
+/* The entries index[0], index[1], ... of x along axis (index is 1-D). */
+tg_tensor *tg_index_select(tg_tape *tp, tg_tensor *x, int axis,
+                           tg_tensor *index);
+/* index [...] -> [..., n_classes] of 0 and 1 in dtype; a constant. */
+tg_tensor *tg_one_hot(tg_tape *tp, tg_tensor *index, int64_t n_classes,
+                      tg_dtype dtype);
+
+/* --- sliding windows: unfold (im2col) and fold (col2im) ------------------- */
+
+/* A window over the spatial axes: 1 entry used for 1-D inputs, 2 for 2-D.
+ * A stride or dilation of 0 means 1. */
+typedef struct tg_window {
+  int64_t kernel[2], stride[2], padding[2], dilation[2];
+} tg_window;
+
+/* x [N, C, L] (1-D) or [N, C, H, W] (2-D) -> [N, C*k, positions]: column p
+ * holds the (zero-padded) window at output position p, channel-major
+ * (c, ki, kj). */
+tg_tensor *tg_unfold(tg_tape *tp, tg_tensor *x, const tg_window *w);
+/* The adjoint of unfold: cols [N, C*k, positions] -> [N, C, out_size...],
+ * adding up overlapping windows. out_size has 1 or 2 entries. */
+tg_tensor *tg_fold(tg_tape *tp, tg_tensor *cols, int n_spatial,
+                   const int64_t *out_size, const tg_window *w);
+
+/* --- normalised exponentials ---------------------------------------------- */
+
+/* exp(x) / sum(exp(x)) along axis, computed as exp(x - max) / sum, so large
+ * logits neither overflow nor give NaN. */
+tg_tensor *tg_softmax(tg_tape *tp, tg_tensor *x, int axis);
+/* x - logsumexp(x) along axis, stable in the same way. */
+tg_tensor *tg_log_softmax(tg_tape *tp, tg_tensor *x, int axis);
+/* log(sum(exp(x))) along axis, stable. */
+tg_tensor *tg_logsumexp(tg_tape *tp, tg_tensor *x, int axis, bool keepdim);
+
 #endif

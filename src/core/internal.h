@@ -71,10 +71,22 @@ struct tg_node {
   int iargs[TG_MAX_DIMS]; /* op argument: axes, permutation */
   int n_iargs;
   bool keepdim;
+  const int64_t *extra; /* longer op arguments (pads, windows), in the arena */
+  int n_extra;
   const char *file; /* source location set by tg_set_location, if any */
   int line;
   tg_node *prev, *next;
 };
+
+/* Copies n longer arguments into the arena for the node; false on OOM. */
+bool tg__node_set_extra(tg_tape *tp, tg_node *n, const int64_t *vals,
+                        int count);
+
+/* Output sides of a sliding window over in[0..nsp) (nsp = 1 or 2); false
+ * when the window does not fit even once. Strides and dilations of 0 in w
+ * are taken as 1. */
+bool tg__window_out(const tg_window *w, int nsp, const int64_t *in,
+                    int64_t *out);
 
 /* Replays an op with no arguments besides its inputs. */
 tg_tensor *tg__replay_plain(tg_tape *tp, const tg_node *n,

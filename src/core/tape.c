@@ -176,3 +176,18 @@ void tg_set_location(tg_tape *tp, const char *file, int line) {
   tp->file = file;
   tp->line = line;
 }
+
+bool tg__node_set_extra(tg_tape *tp, tg_node *n, const int64_t *vals,
+                        int count) {
+  int64_t *copy = tg__arena_alloc(&tp->arena, sizeof(int64_t) * (size_t)count);
+  if (!copy) {
+    tg__fail(tp, TG_ERR_NOMEM, "tg_%s: out of memory recording the node",
+             n->op->name);
+    return false;
+  }
+  for (int i = 0; i < count; i++)
+    copy[i] = vals[i];
+  n->extra = copy;
+  n->n_extra = count;
+  return true;
+}

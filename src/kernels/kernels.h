@@ -97,6 +97,42 @@ void tg_k_where(tg_dtype dt, int ndim, const int64_t *shape, void *out,
 int tg_k_find_nonfinite(tg_dtype dt, int ndim, const int64_t *shape,
                         const void *data, const int64_t *strides);
 
+/* --- indexing ------------------------------------------------------------- */
+
+/* 0 when every index is a whole number in [0, limit); 1 at a fraction, 2 at
+ * one out of range (its value in *bad). */
+int tg_k_check_index(tg_dtype dt, int ndim, const int64_t *shape,
+                     const void *data, const int64_t *strides, int64_t limit,
+                     double *bad);
+/* out[p] = x[p with axis replaced by index[p]] over the index's shape; out
+ * contiguous. Indices must have been checked. */
+void tg_k_gather(tg_dtype dt, int ndim, int axis, const void *x,
+                 const int64_t *x_strides, tg_dtype index_dt,
+                 const int64_t *index_shape, const void *index,
+                 const int64_t *index_strides, void *out);
+/* out[p with axis replaced by index[p]] += src[p] over the index's shape. */
+void tg_k_scatter_add(tg_dtype dt, int ndim, int axis, void *out,
+                      const int64_t *out_strides, tg_dtype index_dt,
+                      const int64_t *index_shape, const void *index,
+                      const int64_t *index_strides, const void *src,
+                      const int64_t *src_strides);
+
+/* --- sliding windows ------------------------------------------------------ */
+
+/* Geometry of im2col / col2im over NCHW (1-D: h = oh = kh = 1). */
+typedef struct tg_k_window {
+  int64_t n, c, h, w; /* input */
+  int64_t oh, ow;     /* output positions */
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+} tg_k_window;
+
+/* x [n, c, h, w] contiguous -> cols [n, c*kh*kw, oh*ow] contiguous. */
+void tg_k_im2col(tg_dtype dt, const tg_k_window *win, const void *x,
+                 void *cols);
+/* cols -> x (overwritten), adding overlapping windows. */
+void tg_k_col2im(tg_dtype dt, const tg_k_window *win, const void *cols,
+                 void *x);
+
 /* --- reductions ---------------------------------------------------------- */
 
 typedef enum tg_k_reduce_op { TG_K_RSUM, TG_K_RMAX } tg_k_reduce_op;

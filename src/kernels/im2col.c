@@ -1,0 +1,106 @@
+/* im2col and col2im over contiguous NCHW data (1-D is H = 1). The rows of
+ * the column matrix are (c, ki, kj); each row is written (or read) as one
+ * contiguous run of output positions, and for stride 1 the interior of each
+ * output row is a straight copy. */
+#include <string.h>
+
+#include "kernels.h"
+
+/* The output columns ox whose input column ix = ox*s - p + kj*d lies in
+ * [0, w): [*lo, *hi). */
+static void valid_range(int64_t ow, int64_t w, int64_t s, int64_t p,
+                        int64_t off, int64_t *lo, int64_t *hi) {
+  /* ix = ox*s + (off - p) >= 0  <=>  ox >= ceil((p - off) / s) */
+  int64_t base = off - p;
+  int64_t l = base >= 0 ? 0 : (-base + s - 1) / s;
+  /* ix < w  <=>  ox < ceil((w - base) / s) */
+  int64_t h = w - base <= 0 ? 0 : (w - base + s - 1) / s;
+  if (h > ow) h = ow;
+  if (l > h) l = h;
+  *lo = l;
+  *hi = h;
+}
+
+#define IM2COL_BODY(T)                                                         \
+  do {                                                                         \
+    const T *x = xv;                                                           \
+    T *cols = cv;                                                              \
+    int64_t L = oh * ow, rows = c * kh * kw;                                   \
+    for (int64_t b = 0; b < n; b++) {                                          \
+      for (int64_t r = 0; r < rows; r++) {                                     \
+        int64_t ch = r / (kh * kw), ki = (r / kw) % kh, kj = r % kw;           \
+        const T *plane = x + (b * c + ch) * h * w;                             \
+        T *out = cols + (b * rows + r) * L;                                    \
+        int64_t lo, hi;                                                        \
+        valid_range(ow, w, sw, pw, kj *dw, &lo, &hi);                          \
+        for (int64_t oy = 0; oy < oh; oy++) {                                  \
+          int64_t iy = oy * sh - ph + ki * dh;                                 \
+          T *o = out + oy * ow;                                                \
+          if (iy < 0 || iy >= h) {                                             \
+            memset(o, 0, sizeof(T) * (size_t)ow);                              \
+            continue;                                                          \
+          }                                                                    \
+          const T *row = plane + iy * w;                                       \
+          int64_t shift = kj * dw - pw; /* input column of ox = 0 */           \
+          for (int64_t ox = 0; ox < lo; ox++)                                  \
+            o[ox] = 0;                                                         \
+          if (sw == 1) {                                                       \
+            memcpy(o + lo, row + lo + shift, sizeof(T) * (size_t)(hi - lo));   \
+          } else {                                                             \
+            for (int64_t ox = lo; ox < hi; ox++)                               \
+              o[ox] = row[ox * sw + shift];                                    \
+          }                                                                    \
+          for (int64_t ox = hi; ox < ow; ox++)                                 \
+            o[ox] = 0;                                                         \
+        }                                                                      \
+      }                                                                        \
+    }                                                                          \
+  } while (0)
+
+#define COL2IM_BODY(T)                                                         \
+  do {                                                                         \
+    T *x = xv;                                                                 \
+    const T *cols = cv;                                                        \
+    int64_t L = oh * ow, rows = c * kh * kw;                                   \
+    memset(x, 0, sizeof(T) * (size_t)(n * c * h * w));                         \
+    for (int64_t b = 0; b < n; b++) {                                          \
+      for (int64_t r = 0; r < rows; r++) {                                     \
+        int64_t ch = r / (kh * kw), ki = (r / kw) % kh, kj = r % kw;           \
+        T *plane = x + (b * c + ch) * h * w;                                   \
+        const T *in = cols + (b * rows + r) * L;                               \
+        int64_t lo, hi;                                                        \
+        valid_range(ow, w, sw, pw, kj *dw, &lo, &hi);                          \
+        for (int64_t oy = 0; oy < oh; oy++) {                                  \
+          int64_t iy = oy * sh - ph + ki * dh;                                 \
+          if (iy < 0 || iy >= h) continue;                                     \
+          const T *i = in + oy * ow;                                           \
+          T *row = plane + iy * w;                                             \
+          int64_t shift = kj * dw - pw;                                        \
+          for (int64_t ox = lo; ox < hi; ox++)                                 \
+            row[ox * sw + shift] += i[ox];                                     \
+        }                                                                      \
+      }                                                                        \
+    }                                                                          \
+  } while (0)
+
+void tg_k_im2col(tg_dtype dt, const tg_k_window *win, const void *xv,
+                 void *cv) {
+  int64_t n = win->n, c = win->c, h = win->h, w = win->w, oh = win->oh,
+          ow = win->ow, kh = win->kh, kw = win->kw, sh = win->sh, sw = win->sw,
+          ph = win->ph, pw = win->pw, dh = win->dh, dw = win->dw;
+  if (dt == TG_F32)
+    IM2COL_BODY(float);
+  else
+    IM2COL_BODY(double);
+}
+
+void tg_k_col2im(tg_dtype dt, const tg_k_window *win, const void *cv,
+                 void *xv) {
+  int64_t n = win->n, c = win->c, h = win->h, w = win->w, oh = win->oh,
+          ow = win->ow, kh = win->kh, kw = win->kw, sh = win->sh, sw = win->sw,
+          ph = win->ph, pw = win->pw, dh = win->dh, dw = win->dw;
+  if (dt == TG_F32)
+    COL2IM_BODY(float);
+  else
+    COL2IM_BODY(double);
+}
