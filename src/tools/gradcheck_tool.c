@@ -9,6 +9,19 @@
 
 #include "sweep.h"
 
+/* Every table the tool sweeps; a new family of ops or layers adds one. */
+typedef struct sweep_table {
+  const sweep_entry *entries;
+  const int *count;
+} sweep_table;
+
+static const sweep_table tables[] = {
+    {sweep_ops, &sweep_ops_count},
+    {sweep_indexing, &sweep_indexing_count},
+    {sweep_nn, &sweep_nn_count},
+};
+enum { N_TABLES = sizeof tables / sizeof tables[0] };
+
 typedef struct run_ctx {
   const sweep_entry *entry;
   const sweep_case *c;
@@ -44,15 +57,15 @@ static void fill_input(tg_tensor *t, tg_rng *rng, sweep_domain d) {
 }
 
 /* Runs `trials` random cases of one entry; prints its row. */
-static bool sweep_entry_run(const sweep_entry *e, uint64_t seed, int trials,
-                            bool verbose) {
+static bool sweep_entry_run(const sweep_entry *e, int number, uint64_t seed,
+                            int trials, bool verbose) {
   double err1 = 0, err2 = 0;
   bool ok = true;
   char failure[1024] = "";
   for (int t = 0; t < trials; t++) {
     tg_rng rng;
     tg_rng_seed(&rng, seed * 1000003u + (uint64_t)t * 7919u +
-                          (uint64_t)(e - sweep_ops) * 104729u);
+                          (uint64_t)number * 104729u);
     sweep_case c;
     e->make_case(&rng, &c);
     tg_tape *tp = tg_tape_new();
@@ -121,11 +134,14 @@ int main(int argc, char **argv) {
   printf("tapegrad-gradcheck: seed %llu, %d random cases per op, float64\n",
          (unsigned long long)seed, trials);
   printf("%-14s %9s %9s  %s\n", "op", "1st order", "2nd order", "result");
-  int failed = 0, run = 0;
-  for (int k = 0; k < sweep_ops_count; k++) {
-    if (only && strcmp(only, sweep_ops[k].name)) continue;
-    run++;
-    if (!sweep_entry_run(&sweep_ops[k], seed, trials, verbose)) failed++;
+  int failed = 0, run = 0, number = 0;
+  for (int t = 0; t < N_TABLES; t++) {
+    for (int k = 0; k < *tables[t].count; k++, number++) {
+      const sweep_entry *e = &tables[t].entries[k];
+      if (only && strcmp(only, e->name)) continue;
+      run++;
+      if (!sweep_entry_run(e, number, seed, trials, verbose)) failed++;
+    }
   }
   if (run == 0) {
     fprintf(stderr, "tapegrad-gradcheck: no op named '%s'\n", only);

@@ -15,10 +15,11 @@ typedef struct sweep_case {
   int axes[TG_MAX_DIMS]; /* reductions, permutations */
   int n_axes;
   bool keepdim;
-  double scalar;               /* exponent, factor */
-  int64_t target[TG_MAX_DIMS]; /* reshape / expand / sum_to target */
+  double scalar;                   /* exponent, factor */
+  int64_t target[2 * TG_MAX_DIMS]; /* reshape / expand / sum_to target */
   int target_ndim;
-  char desc[128]; /* shapes and arguments, for the table */
+  uint64_t seed;  /* for constants made inside apply (indices) */
+  char desc[160]; /* shapes and arguments, for the table */
 } sweep_case;
 
 /* Input values: uniform in [lo, hi], or with |x| >= away when away > 0
@@ -36,7 +37,17 @@ typedef struct sweep_entry {
   sweep_domain domain;
 } sweep_entry;
 
+/* Draws a shape of rank min_rank..3 with sides 1..4; fills c->desc. */
+void sweep_random_shape(tg_rng *rng, int *ndim, int64_t *shape, int min_rank);
+int64_t sweep_int(tg_rng *rng, int64_t lo, int64_t hi);
+void sweep_describe(sweep_case *c);
+
+/* The tables: primitives, then movement and indexing, then layer maths. */
 extern const sweep_entry sweep_ops[];
 extern const int sweep_ops_count;
+extern const sweep_entry sweep_indexing[];
+extern const int sweep_indexing_count;
+extern const sweep_entry sweep_nn[];
+extern const int sweep_nn_count;
 
 #endif

@@ -4,18 +4,17 @@
 
 #include "sweep.h"
 
-static int64_t dim(tg_rng *rng, int64_t lo, int64_t hi) {
+int64_t sweep_int(tg_rng *rng, int64_t lo, int64_t hi) {
   return lo + (int64_t)(tg_rng_u64(rng) % (uint64_t)(hi - lo + 1));
 }
 
-/* A random shape of rank 0..3 with sides 1..4. */
-static void random_shape(tg_rng *rng, int *ndim, int64_t *shape, int min_rank) {
-  *ndim = (int)dim(rng, min_rank, 3);
+void sweep_random_shape(tg_rng *rng, int *ndim, int64_t *shape, int min_rank) {
+  *ndim = (int)sweep_int(rng, min_rank, 3);
   for (int d = 0; d < *ndim; d++)
-    shape[d] = dim(rng, 1, 4);
+    shape[d] = sweep_int(rng, 1, 4);
 }
 
-static void describe(sweep_case *c) {
+void sweep_describe(sweep_case *c) {
   size_t pos = 0;
   for (int i = 0; i < c->n_inputs; i++) {
     char s[96];
@@ -34,8 +33,8 @@ static void describe(sweep_case *c) {
 static void one_input(tg_rng *rng, sweep_case *c) {
   memset(c, 0, sizeof *c);
   c->n_inputs = 1;
-  random_shape(rng, &c->ndim[0], c->shape[0], 0);
-  describe(c);
+  sweep_random_shape(rng, &c->ndim[0], c->shape[0], 0);
+  sweep_describe(c);
 }
 
 #define UNARY(NAME)                                                            \
@@ -81,17 +80,17 @@ static void broadcast_pair(tg_rng *rng, sweep_case *c) {
   c->n_inputs = 2;
   int nd;
   int64_t full[TG_MAX_DIMS];
-  random_shape(rng, &nd, full, 0);
+  sweep_random_shape(rng, &nd, full, 0);
   for (int i = 0; i < 2; i++) {
     /* Each operand drops some leading axes and sets some sides to 1. */
-    int drop = (int)dim(rng, 0, nd);
+    int drop = (int)sweep_int(rng, 0, nd);
     c->ndim[i] = nd - drop;
     for (int d = 0; d < c->ndim[i]; d++) {
       int64_t side = full[drop + d];
       c->shape[i][d] = tg_rng_uniform(rng) < 0.3 ? 1 : side;
     }
   }
-  describe(c);
+  sweep_describe(c);
 }
 
 #define BINARY(NAME)                                                           \
@@ -130,12 +129,12 @@ static tg_tensor *apply_where(tg_tape *tp, tg_tensor *const *in,
 static void reduce_case(tg_rng *rng, sweep_case *c) {
   memset(c, 0, sizeof *c);
   c->n_inputs = 1;
-  random_shape(rng, &c->ndim[0], c->shape[0], 1);
+  sweep_random_shape(rng, &c->ndim[0], c->shape[0], 1);
   for (int d = 0; d < c->ndim[0]; d++)
     if (tg_rng_uniform(rng) < 0.5)
       c->axes[c->n_axes++] = tg_rng_uniform(rng) < 0.5 ? d : d - c->ndim[0];
   c->keepdim = tg_rng_uniform(rng) < 0.5;
-  describe(c);
+  sweep_describe(c);
   size_t len = strlen(c->desc);
   len += (size_t)snprintf(c->desc + len, sizeof c->desc - len, " axes={");
   for (int k = 0; k < c->n_axes; k++)
@@ -160,11 +159,11 @@ static tg_tensor *apply_max(tg_tape *tp, tg_tensor *const *in,
 static void sum_to_case(tg_rng *rng, sweep_case *c) {
   reduce_case(rng, c);
   /* Target: the input's shape with some sides 1 and leading axes gone. */
-  int drop = (int)dim(rng, 0, c->ndim[0]);
+  int drop = (int)sweep_int(rng, 0, c->ndim[0]);
   c->target_ndim = c->ndim[0] - drop;
   for (int d = 0; d < c->target_ndim; d++)
     c->target[d] = tg_rng_uniform(rng) < 0.5 ? 1 : c->shape[0][drop + d];
-  describe(c);
+  sweep_describe(c);
 }
 static tg_tensor *apply_sum_to(tg_tape *tp, tg_tensor *const *in,
                                const sweep_case *c) {
@@ -176,9 +175,10 @@ static tg_tensor *apply_sum_to(tg_tape *tp, tg_tensor *const *in,
 static void matmul_case(tg_rng *rng, sweep_case *c) {
   memset(c, 0, sizeof *c);
   c->n_inputs = 2;
-  int64_t m = dim(rng, 1, 4), k = dim(rng, 1, 4), n = dim(rng, 1, 4);
-  int batch_a = (int)dim(rng, 0, 2), batch_b = (int)dim(rng, 0, 2);
-  int64_t batch[2] = {dim(rng, 1, 3), dim(rng, 1, 3)};
+  int64_t m = sweep_int(rng, 1, 4), k = sweep_int(rng, 1, 4),
+          n = sweep_int(rng, 1, 4);
+  int batch_a = (int)sweep_int(rng, 0, 2), batch_b = (int)sweep_int(rng, 0, 2);
+  int64_t batch[2] = {sweep_int(rng, 1, 3), sweep_int(rng, 1, 3)};
   c->ndim[0] = batch_a + 2;
   c->ndim[1] = batch_b + 2;
   for (int d = 0; d < batch_a; d++)
@@ -189,7 +189,7 @@ static void matmul_case(tg_rng *rng, sweep_case *c) {
   c->shape[0][batch_a + 1] = k;
   c->shape[1][batch_b] = k;
   c->shape[1][batch_b + 1] = n;
-  describe(c);
+  sweep_describe(c);
 }
 static tg_tensor *apply_matmul(tg_tape *tp, tg_tensor *const *in,
                                const sweep_case *c) {
@@ -226,16 +226,16 @@ static tg_tensor *apply_permute(tg_tape *tp, tg_tensor *const *in,
 
 static void expand_case(tg_rng *rng, sweep_case *c) {
   one_input(rng, c);
-  int extra = (int)dim(rng, 0, 2);
+  int extra = (int)sweep_int(rng, 0, 2);
   c->target_ndim = c->ndim[0] + extra;
   for (int d = 0; d < extra; d++)
-    c->target[d] = dim(rng, 1, 3);
+    c->target[d] = sweep_int(rng, 1, 3);
   for (int d = 0; d < c->ndim[0]; d++) {
     if (tg_rng_uniform(rng) < 0.4) c->shape[0][d] = 1;
     c->target[extra + d] =
-        c->shape[0][d] == 1 ? dim(rng, 1, 3) : c->shape[0][d];
+        c->shape[0][d] == 1 ? sweep_int(rng, 1, 3) : c->shape[0][d];
   }
-  describe(c);
+  sweep_describe(c);
 }
 static tg_tensor *apply_expand(tg_tape *tp, tg_tensor *const *in,
                                const sweep_case *c) {
