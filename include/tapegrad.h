@@ -10,6 +10,9 @@
 #include "tapegrad/tape.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/nn.h"
+#include "tapegrad/params.h"
+#include "tapegrad/optim.h"
+#include "tapegrad/layers.h"
 #include "tapegrad/custom.h"
 #include "tapegrad/check.h"
 

@@ -16,6 +16,12 @@ static tg_tensor *conv(tg_tape *tp, const char *fname, int nsp, tg_tensor *x,
                     "have %d axes",
                     fname, tg_shape_str(x, bx, sizeof bx),
                     tg_shape_str(w, bw, sizeof bw), nsp + 2);
+  if (x->dtype != w->dtype || (b && b->dtype != x->dtype))
+    return tg__fail(tp, TG_ERR_DTYPE,
+                    "%s: dtypes differ: input %s, weight "
+                    "%s%s%s",
+                    fname, tg_dtype_name(x->dtype), tg_dtype_name(w->dtype),
+                    b ? ", bias " : "", b ? tg_dtype_name(b->dtype) : "");
   tg_conv_opts o = {{0}, {0}, {0}, 0};
   if (opts) o = *opts;
   int64_t groups = or_default(o.groups, 1);

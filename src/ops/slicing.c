@@ -73,7 +73,9 @@ static tg_tensor *embed(tg_tape *tp, tg_tensor *g, int ndim,
             strides, g->data, g->strides);
   tg_node *n;
   if (!tg__record(tp, &OP_EMBED, 1, &g, out, &n)) return NULL;
-  int64_t args[3] = {start, step, start + g->shape[axis] * step};
+  int64_t count = g->shape[axis];
+  int64_t args[3] = {start, step,
+                     count ? start + (count - 1) * step + 1 : start};
   if (n) {
     n->iargs[0] = axis;
     if (!tg__node_set_extra(tp, n, args, 3)) return NULL;
@@ -98,7 +100,7 @@ tg_tensor *tg_slice(tg_tape *tp, tg_tensor *x, int axis, int64_t start,
                     (long long)step);
   int64_t n = x->shape[a];
   int64_t lo = clamp_bound(start, n), hi = clamp_bound(stop, n);
-  int64_t count = hi > lo ? (hi - lo + step - 1) / step : 0;
+  int64_t count = hi > lo ? (hi - lo - 1) / step + 1 : 0;
   int64_t shape[TG_MAX_DIMS], strides[TG_MAX_DIMS], offset;
   memcpy(shape, x->shape, sizeof shape);
   shape[a] = count;
@@ -109,7 +111,8 @@ tg_tensor *tg_slice(tg_tape *tp, tg_tensor *x, int axis, int64_t start,
   if (!out) return NULL;
   tg_node *nd;
   if (!tg__record(tp, &OP_SLICE, 1, &x, out, &nd)) return NULL;
-  int64_t args[3] = {lo, step, lo + count * step};
+  /* start, step, and a stop just past the last element taken */
+  int64_t args[3] = {lo, step, count ? lo + (count - 1) * step + 1 : lo};
   if (nd) {
     nd->iargs[0] = a;
     if (!tg__node_set_extra(tp, nd, args, 3)) return NULL;
