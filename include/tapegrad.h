@@ -13,6 +13,8 @@
 #include "tapegrad/params.h"
 #include "tapegrad/optim.h"
 #include "tapegrad/layers.h"
+#include "tapegrad/io.h"
+#include "tapegrad/model.h"
 #include "tapegrad/custom.h"
 #include "tapegrad/check.h"
 

@@ -296,7 +296,7 @@ static void check_binary(tg_tape *tp, const binary_case *c, const arg_t *a,
   tg_tensor *out = c->fn(tp, a->t, b->t);
   ASSERT_OK(tp, out);
   ck_assert_int_eq(out->dtype, dt);
-  int64_t shape[TG_MAX_DIMS];
+  int64_t shape[TG_MAX_DIMS] = {0};
   int nd = bcast_shape(a->nd, a->shape, b->nd, b->shape, shape);
   assert_shape(out, nd, shape);
   int64_t n = numel_of(nd, shape);
@@ -413,7 +413,7 @@ static void check_where(tg_tape *tp, const arg_t *m, const arg_t *a,
                         const arg_t *b, tg_dtype dt, const char *what) {
   tg_tensor *out = tg_where(tp, m->t, a->t, b->t);
   ASSERT_OK(tp, out);
-  int64_t s1[TG_MAX_DIMS], shape[TG_MAX_DIMS];
+  int64_t s1[TG_MAX_DIMS] = {0}, shape[TG_MAX_DIMS] = {0};
   int nd1 = bcast_shape(a->nd, a->shape, b->nd, b->shape, s1);
   int nd = bcast_shape(m->nd, m->shape, nd1, s1, shape);
   assert_shape(out, nd, shape);

@@ -270,7 +270,7 @@ static void check_concat(tg_tape *tp, tg_dtype dt, int n, int nd,
                          const int64_t (*shapes)[TG_MAX_DIMS], int axis,
                          uint64_t seed) {
   tg_tensor *xs[4];
-  double *vals[4];
+  double *vals[4] = {NULL};
   int64_t oshape[TG_MAX_DIMS];
   memcpy(oshape, shapes[0], sizeof oshape);
   oshape[axis] = 0;
