@@ -57,6 +57,10 @@ tg_tensor *tg_tensor_clone(tg_tape *tp, const tg_tensor *t);
 /* Frees a heap tensor and its gradient; does nothing for arena tensors. */
 void tg_tensor_free(tg_tensor *t);
 
+/* Gives a contiguous tensor that no op made (a leaf: a loaded data set, a
+ * parameter) another shape with as many elements, in place. */
+tg_status tg_tensor_set_shape(tg_tensor *t, int ndim, const int64_t *shape);
+
 /* --- tensors in the tape's arena ----------------------------------------- */
 
 tg_tensor *tg_empty(tg_tape *tp, tg_dtype dtype, int ndim,

@@ -82,6 +82,10 @@ struct tg_node {
 bool tg__node_set_extra(tg_tape *tp, tg_node *n, const int64_t *vals,
                         int count);
 
+/* Removes (and frees) the registry's entries from position count on. */
+typedef struct tg_params tg_params;
+void tg__params_rollback(tg_params *ps, int count);
+
 /* Output sides of a sliding window over in[0..nsp) (nsp = 1 or 2); false
  * when the window does not fit even once. Strides and dilations of 0 in w
  * are taken as 1. */

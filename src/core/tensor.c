@@ -174,6 +174,23 @@ void tg_tensor_free(tg_tensor *t) {
   tg__free(t);
 }
 
+tg_status tg_tensor_set_shape(tg_tensor *t, int ndim, const int64_t *shape) {
+  if (!t || (ndim > 0 && !shape)) return TG_ERR_NULL;
+  if (ndim < 0 || ndim > TG_MAX_DIMS) return TG_ERR_SHAPE;
+  if (t->node || !tg_is_contiguous(t)) return TG_ERR_STATE;
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] < 0) return TG_ERR_SHAPE;
+    n *= shape[d];
+  }
+  if (n != t->numel) return TG_ERR_SHAPE;
+  t->ndim = ndim;
+  for (int d = 0; d < ndim; d++)
+    t->shape[d] = shape[d];
+  tg__contiguous_strides(ndim, shape, t->strides);
+  return TG_OK;
+}
+
 /* --- arena creation ------------------------------------------------------ */
 
 tg_tensor *tg_empty(tg_tape *tp, tg_dtype dtype, int ndim,

@@ -5,17 +5,24 @@
 
 #include "kernels.h"
 
-static void gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                 const void *a, int64_t lda, const void *b, int64_t ldb,
-                 void *c, int64_t ldc) {
+/* c = a @ b + beta c, with a and b possibly transposed. */
+static void gemm_beta(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
+                      int64_t k, const void *a, int64_t lda, const void *b,
+                      int64_t ldb, double beta, void *c, int64_t ldc) {
   enum CBLAS_TRANSPOSE fa = ta ? CblasTrans : CblasNoTrans;
   enum CBLAS_TRANSPOSE fb = tb ? CblasTrans : CblasNoTrans;
   if (dt == TG_F32)
     cblas_sgemm(CblasRowMajor, fa, fb, (blasint)m, (blasint)n, (blasint)k, 1.0f,
-                a, (blasint)lda, b, (blasint)ldb, 0.0f, c, (blasint)ldc);
+                a, (blasint)lda, b, (blasint)ldb, (float)beta, c, (blasint)ldc);
   else
     cblas_dgemm(CblasRowMajor, fa, fb, (blasint)m, (blasint)n, (blasint)k, 1.0,
-                a, (blasint)lda, b, (blasint)ldb, 0.0, c, (blasint)ldc);
+                a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+}
+
+static void gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                 const void *a, int64_t lda, const void *b, int64_t ldb,
+                 void *c, int64_t ldc) {
+  gemm_beta(dt, ta, tb, m, n, k, a, lda, b, ldb, 0.0, c, ldc);
 }
 
 void tg_k_matmul(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
@@ -55,6 +62,33 @@ void tg_k_matmul(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
     gemm(dt, a->trans, b->trans, m, n, k, (const char *)a->data + oa * es,
          a->ld, (const char *)b->data + ob * es, b->ld,
          (char *)c + i * m * n * es, n);
+    for (int d = batch_ndim - 1; d >= 0; d--) {
+      if (++idx[d] < batch_shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+void tg_k_matmul_sum(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
+                     int64_t m, int64_t n, int64_t k, const tg_k_matrix *a,
+                     const tg_k_matrix *b, void *c) {
+  size_t es = dt == TG_F32 ? 4 : 8;
+  int64_t batch = 1, flat[1] = {m * n};
+  for (int d = 0; d < batch_ndim; d++)
+    batch *= batch_shape[d];
+  tg_k_fill(dt, 1, flat, c, NULL, 0.0);
+  if (batch == 0 || m == 0 || n == 0 || k == 0) return;
+  /* One gemm per batch entry, each adding into c (beta = 1): no [batch, m,
+   * n] intermediate and no separate sum. */
+  int64_t idx[TG_MAX_DIMS] = {0};
+  for (int64_t i = 0; i < batch; i++) {
+    int64_t oa = 0, ob = 0;
+    for (int d = 0; d < batch_ndim; d++) {
+      oa += idx[d] * a->batch_strides[d];
+      ob += idx[d] * b->batch_strides[d];
+    }
+    gemm_beta(dt, a->trans, b->trans, m, n, k, (const char *)a->data + oa * es,
+              a->ld, (const char *)b->data + ob * es, b->ld, 1.0, c, n);
     for (int d = batch_ndim - 1; d >= 0; d--) {
       if (++idx[d] < batch_shape[d]) break;
       idx[d] = 0;

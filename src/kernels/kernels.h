@@ -160,6 +160,10 @@ typedef struct tg_k_matrix {
 void tg_k_matmul(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
                  int64_t m, int64_t n, int64_t k, const tg_k_matrix *a,
                  const tg_k_matrix *b, void *c);
+/* c = sum over the batch of a[b] @ b[b]; c contiguous [m, n]. */
+void tg_k_matmul_sum(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
+                     int64_t m, int64_t n, int64_t k, const tg_k_matrix *a,
+                     const tg_k_matrix *b, void *c);
 
 /* --- vector maths (SLEEF), contiguous ------------------------------------- */
 

@@ -15,6 +15,7 @@ tg_layer *tg__layer_new(const tg_layer_class *cls, const char *name) {
 }
 
 tg_layer *tg__layer_fail(tg_layer *l) {
+  if (l && l->registry) tg__params_rollback(l->registry, l->registry_mark);
   tg__free(l);
   return NULL;
 }
@@ -24,6 +25,10 @@ tg_tensor *tg__layer_add(tg_layer *l, tg_params *ps, tg_tape *tp,
                          const int64_t *shape, int buffer_slot) {
   char full[160];
   snprintf(full, sizeof full, "%s.%s", l->name, suffix);
+  if (!l->registry) {
+    l->registry = ps;
+    l->registry_mark = tg_params_count(ps);
+  }
   tg_tensor *t = buffer_slot >= 0
                      ? tg_buffer_new(ps, tp, full, dtype, ndim, shape)
                      : tg_param_new(ps, tp, full, dtype, ndim, shape);

@@ -25,6 +25,9 @@ struct tg_layer {
   int activation;
   tg_conv_opts conv;
   tg_window window;
+  /* Where its parameters went, to take them back if construction fails. */
+  tg_params *registry;
+  int registry_mark;
 };
 
 /* A zeroed layer of a class; name may be NULL for parameter-free layers. */
@@ -38,7 +41,8 @@ tg_tensor *tg__layer_add(tg_layer *l, tg_params *ps, tg_tape *tp,
  * got [64x100]" and returns NULL. */
 void *tg__layer_shape_error(tg_tape *tp, const tg_layer *l,
                             const char *expected, const tg_tensor *x);
-/* Constructors that fail free the layer and return NULL. */
+/* Constructors that fail free the layer, remove the parameters it had
+ * already registered, and return NULL. */
 tg_layer *tg__layer_fail(tg_layer *l);
 
 #endif

@@ -14,10 +14,15 @@ static tg_rng *init_rng(tg_rng *rng, tg_rng *fallback) {
 
 static tg_tensor *dense_forward(tg_tape *tp, tg_layer *l, tg_tensor *x) {
   int64_t in = l->sizes[0];
-  if (x->ndim < 2 || x->shape[x->ndim - 1] != in) {
+  if (x->ndim < 1 || x->shape[x->ndim - 1] != in) {
     char want[64];
     snprintf(want, sizeof want, "[*, %lld]", (long long)in);
     return tg__layer_shape_error(tp, l, want, x);
+  }
+  if (x->ndim == 1) { /* one sample: [in] -> [out] */
+    int64_t row[2] = {1, in}, out[1] = {l->sizes[1]};
+    return tg_reshape(tp, dense_forward(tp, l, tg_reshape(tp, x, 2, row)), 1,
+                      out);
   }
   tg_tensor *y = tg_matmul(tp, x, tg_transpose(tp, l->params[0], 0, 1));
   return tg_add(tp, y, l->params[1]);

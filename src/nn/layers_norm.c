@@ -91,6 +91,12 @@ static tg_tensor *batch_norm_forward(tg_tape *tp, tg_layer *l, tg_tensor *x) {
   int pnd = x->ndim - 1;
   tg_tensor *mean, *var, *centred;
   if (l->training) {
+    if (x->numel / c < 2)
+      return tg__fail(tp, TG_ERR_SHAPE,
+                      "%s '%s': needs more than one value "
+                      "per channel in training, got input %s",
+                      l->cls->kind, l->name,
+                      tg_shape_str(x, (char[96]){0}, 96));
     mean = tg_mean(tp, x, n_axes, axes, true);
     centred = tg_sub(tp, x, mean);
     var = tg_mean(tp, tg_mul(tp, centred, centred), n_axes, axes, true);

@@ -8,6 +8,18 @@
 
 typedef enum { CELL_RNN = 1, CELL_GRU = 3, CELL_LSTM = 4 } cell_kind;
 
+static tg_tensor *recurrent_layer_forward(tg_tape *tp, tg_layer *l,
+                                          tg_tensor *x) {
+  return tg_recurrent_forward(tp, l, x, NULL, NULL, NULL, NULL);
+}
+static const tg_layer_class RNN = {"rnn", recurrent_layer_forward};
+static const tg_layer_class LSTM = {"lstm", recurrent_layer_forward};
+static const tg_layer_class GRU = {"gru", recurrent_layer_forward};
+
+static bool is_recurrent(const tg_layer *l) {
+  return l->cls == &RNN || l->cls == &LSTM || l->cls == &GRU;
+}
+
 static cell_kind kind_of(const tg_layer *l) { return (cell_kind)l->sizes[2]; }
 
 /* Gate k of the [B, G*H] pre-activations. */
@@ -64,7 +76,7 @@ tg_tensor *tg_recurrent_forward(tg_tape *tp, tg_layer *l, tg_tensor *x,
                                 tg_tensor *h0, tg_tensor *c0, tg_tensor **h_n,
                                 tg_tensor **c_n) {
   if (!tp) return NULL;
-  if (!l || !x || l->sizes[2] == 0)
+  if (!l || !x || !is_recurrent(l))
     return tg__fail(tp, l && x ? TG_ERR_ARG : TG_ERR_NULL,
                     "tg_recurrent_forward: needs a recurrent layer and an "
                     "input");
@@ -107,14 +119,6 @@ tg_tensor *tg_recurrent_forward(tg_tape *tp, tg_layer *l, tg_tensor *x,
   }
   return tg_concat(tp, (int)steps, outs, 1);
 }
-
-static tg_tensor *recurrent_layer_forward(tg_tape *tp, tg_layer *l,
-                                          tg_tensor *x) {
-  return tg_recurrent_forward(tp, l, x, NULL, NULL, NULL, NULL);
-}
-static const tg_layer_class RNN = {"rnn", recurrent_layer_forward};
-static const tg_layer_class LSTM = {"lstm", recurrent_layer_forward};
-static const tg_layer_class GRU = {"gru", recurrent_layer_forward};
 
 static tg_layer *recurrent_new(const tg_layer_class *cls, tg_params *ps,
                                tg_tape *tp, const char *name, int64_t in,

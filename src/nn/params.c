@@ -121,3 +121,12 @@ void tg_params_zero_grad(tg_params *ps) {
   for (int i = 0; ps && i < ps->count; i++)
     if (ps->entries[i].trainable) tg_zero_grad(ps->entries[i].t);
 }
+
+void tg__params_rollback(tg_params *ps, int count) {
+  if (!ps || count < 0) return;
+  while (ps->count > count) {
+    entry *e = &ps->entries[--ps->count];
+    tg__free(e->name);
+    tg_tensor_free(e->t);
+  }
+}

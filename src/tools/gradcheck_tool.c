@@ -19,6 +19,7 @@ static const sweep_table tables[] = {
     {sweep_ops, &sweep_ops_count},
     {sweep_indexing, &sweep_indexing_count},
     {sweep_nn, &sweep_nn_count},
+    {sweep_layers, &sweep_layers_count},
 };
 enum { N_TABLES = sizeof tables / sizeof tables[0] };
 

@@ -42,12 +42,15 @@ void sweep_random_shape(tg_rng *rng, int *ndim, int64_t *shape, int min_rank);
 int64_t sweep_int(tg_rng *rng, int64_t lo, int64_t hi);
 void sweep_describe(sweep_case *c);
 
-/* The tables: primitives, then movement and indexing, then layer maths. */
+/* The tables: primitives, then movement and indexing, then layer maths,
+ * then layers, composed activations and losses. */
 extern const sweep_entry sweep_ops[];
 extern const int sweep_ops_count;
 extern const sweep_entry sweep_indexing[];
 extern const int sweep_indexing_count;
 extern const sweep_entry sweep_nn[];
 extern const int sweep_nn_count;
+extern const sweep_entry sweep_layers[];
+extern const int sweep_layers_count;
 
 #endif
