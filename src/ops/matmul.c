@@ -30,21 +30,67 @@ static bool blas_layout(const tg_tensor *x, tg_k_matrix *mat) {
   return false;
 }
 
-/* d(a@b) = (g @ b^T, a^T @ g); batch broadcasting is undone by the engine. */
+static tg_tensor *matmul_impl(tg_tape *tp, tg_tensor *a, tg_tensor *b,
+                              bool sum_batch);
+
+static int64_t batch_count(const tg_tensor *x) {
+  int64_t n = 1;
+  for (int d = 0; d < x->ndim - 2; d++)
+    n *= x->shape[d];
+  return n;
+}
+
+/* The gradient of an operand: p @ q over the batch, summed over the batch
+ * in the gemm itself (beta = 1) when the operand was shared by the whole
+ * batch, instead of a [batch, m, n] product summed afterwards. */
+static tg_tensor *operand_grad(tg_tape *tp, const tg_tensor *x,
+                               const tg_tensor *out, tg_tensor *p,
+                               tg_tensor *q) {
+  if (batch_count(x) == 1 && batch_count(out) > 1)
+    return tg_reshape(tp, matmul_impl(tp, p, q, true), x->ndim, x->shape);
+  return tg_matmul(tp, p, q);
+}
+
+/* d(a@b) = (g @ b^T, a^T @ g); other batch broadcasting is undone by the
+ * engine. */
 static void matmul_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                             tg_tensor **gin) {
   tg_tensor *a = n->inputs[0], *b = n->inputs[1];
   if (tg__needs_grad(n, 0))
-    gin[0] = tg_matmul(tp, g, tg_transpose(tp, b, -1, -2));
+    gin[0] = operand_grad(tp, a, n->out, g, tg_transpose(tp, b, -1, -2));
   if (tg__needs_grad(n, 1))
-    gin[1] = tg_matmul(tp, tg_transpose(tp, a, -1, -2), g);
+    gin[1] = operand_grad(tp, b, n->out, tg_transpose(tp, a, -1, -2), g);
 }
 static const tg_op_def OP_MATMUL = {.name = "matmul",
                                     .backward = matmul_backward,
                                     .replay = tg__replay_plain,
                                     .binary = tg_matmul};
 
+/* sum over the batch of a @ b -> [m, n]; d = (g @ b^T, a^T @ g) with g
+ * broadcast back over the batch. */
+static void matmul_sum_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
+                                tg_tensor **gin) {
+  tg_tensor *a = n->inputs[0], *b = n->inputs[1];
+  if (tg__needs_grad(n, 0))
+    gin[0] = tg_matmul(tp, g, tg_transpose(tp, b, -1, -2));
+  if (tg__needs_grad(n, 1))
+    gin[1] = tg_matmul(tp, tg_transpose(tp, a, -1, -2), g);
+}
+static tg_tensor *matmul_sum_replay(tg_tape *tp, const tg_node *n,
+                                    tg_tensor *const *in) {
+  (void)n;
+  return matmul_impl(tp, in[0], in[1], true);
+}
+static const tg_op_def OP_MATMUL_SUM = {.name = "matmul_sum",
+                                        .backward = matmul_sum_backward,
+                                        .replay = matmul_sum_replay};
+
 tg_tensor *tg_matmul(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
+  return matmul_impl(tp, a, b, false);
+}
+
+static tg_tensor *matmul_impl(tg_tape *tp, tg_tensor *a, tg_tensor *b,
+                              bool sum_batch) {
   tg_tensor *in[2] = {a, b};
   if (!tg__inputs_ok(tp, "tg_matmul", 2, in)) return NULL;
   char ba[96], bb[96];
@@ -80,7 +126,9 @@ tg_tensor *tg_matmul(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
     return tg__fail(tp, TG_ERR_SHAPE, "tg_matmul: too many dimensions");
   shape[nbd] = m;
   shape[nbd + 1] = n;
-  tg_tensor *out = tg__new_tensor(tp, "tg_matmul", a->dtype, nbd + 2, shape);
+  tg_tensor *out =
+      sum_batch ? tg__new_tensor(tp, "tg_matmul", a->dtype, 2, shape + nbd)
+                : tg__new_tensor(tp, "tg_matmul", a->dtype, nbd + 2, shape);
   if (!out) return NULL;
 
   tg_tensor *ops[2] = {a, b};
@@ -101,7 +149,13 @@ tg_tensor *tg_matmul(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
           (xd < 0 || x->shape[xd] == 1) ? 0 : x->strides[xd];
     }
   }
-  tg_k_matmul(a->dtype, nbd, shape, m, n, k, &mats[0], &mats[1], out->data);
-  if (!tg__record(tp, &OP_MATMUL, 2, in, out, NULL)) return NULL;
+  if (sum_batch)
+    tg_k_matmul_sum(a->dtype, nbd, shape, m, n, k, &mats[0], &mats[1],
+                    out->data);
+  else
+    tg_k_matmul(a->dtype, nbd, shape, m, n, k, &mats[0], &mats[1], out->data);
+  if (!tg__record(tp, sum_batch ? &OP_MATMUL_SUM : &OP_MATMUL, 2, in, out,
+                  NULL))
+    return NULL;
   return out;
 }
