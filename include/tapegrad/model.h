@@ -107,8 +107,10 @@ typedef struct tg_history {
   bool stopped_early;
 } tg_history;
 
-/* Trains on x [N, ...] and y [N, ...] (heap or arena tensors); returns the
- * history (free with tg_history_free), NULL on error (tg_model_errmsg). */
+/* Trains on x [N, ...] and y [N, ...] (heap tensors, or tensors on a tape
+ * other than the model's own, which is reset after every batch); returns
+ * the history (free with tg_history_free), NULL on error (tg_model_errmsg).
+ * An empty data set is an error. */
 tg_history *tg_model_fit(tg_model *m, const tg_tensor *x, const tg_tensor *y,
                          const tg_fit_opts *opts);
 void tg_history_free(tg_history *h);

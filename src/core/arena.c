@@ -69,6 +69,14 @@ void *tg__arena_alloc(tg_arena *a, size_t size) {
   return p;
 }
 
+bool tg__arena_owns(const tg_arena *a, const void *p) {
+  for (tg_arena_chunk *c = a->first; c; c = c->next) {
+    const char *lo = chunk_data(c);
+    if ((const char *)p >= lo && (const char *)p < lo + c->size) return true;
+  }
+  return false;
+}
+
 void tg__arena_reset(tg_arena *a) {
   a->current = a->first;
   if (a->first) a->first->used = 0;

@@ -28,6 +28,8 @@ typedef struct tg_arena {
 
 void *tg__arena_alloc(tg_arena *a, size_t size); /* 64-byte aligned or NULL */
 void tg__arena_reset(tg_arena *a);
+/* Whether p points into one of the arena's chunks. */
+bool tg__arena_owns(const tg_arena *a, const void *p);
 void tg__arena_release(tg_arena *a);
 
 /* --- ops and nodes ------------------------------------------------------- */

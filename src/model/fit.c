@@ -76,6 +76,22 @@ static bool check_data(tg_model *m, const char *fname, const tg_tensor *x,
              tg_shape_str(y, by, sizeof by));
     return false;
   }
+  if (x->shape[0] == 0) {
+    tg__fail(m->tp, TG_ERR_SHAPE, "%s: x %s has no rows", fname,
+             tg_shape_str(x, bx, sizeof bx));
+    return false;
+  }
+  /* The model's tape is reset after every batch: data living there would
+   * be overwritten by the first batch's tensors. */
+  if (tg__arena_owns(&m->tp->arena, x->data) ||
+      (y && tg__arena_owns(&m->tp->arena, y->data))) {
+    tg__fail(m->tp, TG_ERR_STATE,
+             "%s: the data lives on the model's own tape, which is reset "
+             "after every batch; make it with tg_tensor_new or on another "
+             "tape",
+             fname);
+    return false;
+  }
   if (y && !m->compiled) {
     tg__fail(m->tp, TG_ERR_STATE, "%s: compile the model first", fname);
     return false;
@@ -117,7 +133,8 @@ tg_status tg_model_evaluate(tg_model *m, const tg_tensor *x, const tg_tensor *y,
   if (st) return st;
   double n = t.samples ? (double)t.samples : NAN;
   if (loss) *loss = t.loss / n;
-  if (accuracy) *accuracy = t.correct / n;
+  if (accuracy) /* NaN, like mae, when the metric was not compiled */
+    *accuracy = m->metrics & TG_METRIC_ACCURACY ? t.correct / n : NAN;
   if (mae) *mae = t.elements ? t.abs_err / (double)t.elements : NAN;
   return TG_OK;
 }
@@ -277,7 +294,7 @@ tg_history *tg_model_fit(tg_model *m, const tg_tensor *x, const tg_tensor *y,
   if (o.val_x && !check_data(m, "tg_model_fit", o.val_x, o.val_y)) return NULL;
   int64_t rows = x->shape[0], n_train = rows;
   if (!o.val_x && o.validation_split > 0 && o.validation_split < 1)
-    n_train = rows - (int64_t)floor((double)rows * o.validation_split);
+    n_train = (int64_t)floor((double)rows * (1 - o.validation_split));
   bool has_val = o.val_x || n_train < rows;
   tg_batcher *b =
       tg_batcher_new(n_train, batch, !o.no_shuffle, m->seed ^ 0xbadc0ffeull);
