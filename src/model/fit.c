@@ -329,6 +329,7 @@ tg_history *tg_model_fit(tg_model *m, const tg_tensor *x, const tg_tensor *y,
       fprintf(out, "%sEpoch %d/%d - %.2fs - %s%s%s\n", bar ? "\r\033[K" : "",
               e + 1, epochs, h->seconds[e], figures, has_val ? " - " : "",
               vfigures);
+      fflush(out); /* a line per epoch is of use only when it is seen */
     }
     double watched = has_val ? h->val_loss[e] : h->loss[e];
     if (watched < best - o.min_delta) {
