@@ -163,6 +163,7 @@ static tg_status run(tg_tape *tp, const char *fname, int n_out,
     if (!seed || !accumulate(&s, outputs[j], seed)) st = TG_ERR_NOMEM;
   }
   tp->sweeping = true;
+  if (tp->trace_fn) tp->trace_fn(tp, 0, start, NULL, NULL, NULL);
   for (tg_node *n = start; n && st == TG_OK && !tp->err; n = n->prev) {
     tg_tensor *out = n->out;
     if (!has_grad(&s, out)) continue; /* not on a path to the outputs */
@@ -181,6 +182,12 @@ static tg_status run(tg_tape *tp, const char *fname, int n_out,
         gin[i] = NULL;
     }
     n->op->backward(tp, n, g, gin);
+    if (tp->trace_fn) {
+      bool adds[8] = {false};
+      for (int i = 0; i < n->n_inputs && i < 8; i++)
+        adds[i] = has_grad(&s, n->inputs[i]);
+      tp->trace_fn(tp, 1, n, g, gin, adds);
+    }
     for (int i = 0; i < n->n_inputs && !tp->err; i++) {
       if (!tg__needs_grad(n, i) || !gin[i]) continue;
       if (!check_rule_result(tp, n, i, gin[i])) break;
@@ -188,6 +195,7 @@ static tg_status run(tg_tape *tp, const char *fname, int n_out,
     }
   }
   tp->sweeping = false;
+  if (tp->trace_fn) tp->trace_fn(tp, 2, NULL, NULL, NULL, NULL);
   if (to_buffers && !tp->err) {
     for (leaf_link *l = s.leaves; l; l = l->next)
       if (!deposit(tp, fname, l->t, l->t->pass_grad)) break;

@@ -48,6 +48,10 @@ typedef void (*tg_backward_fn)(tg_tape *tp, tg_node *n, tg_tensor *gout,
 typedef tg_tensor *(*tg_replay_fn)(tg_tape *tp, const tg_node *n,
                                    tg_tensor *const *inputs);
 
+#define TG_SAVES_INPUT(i) (1u << (i))
+#define TG_SAVES_OUTPUT (1u << 15)
+#define TG_SAVES_ALL 0xffffu
+
 typedef struct tg_op_def {
   const char *name; /* "exp"; errors and printing say "tg_exp" */
   tg_backward_fn backward;
@@ -56,6 +60,11 @@ typedef struct tg_op_def {
    * inputs (set one of the two, or a replay). */
   tg_tensor *(*unary)(tg_tape *, tg_tensor *);
   tg_tensor *(*binary)(tg_tape *, tg_tensor *, tg_tensor *);
+  /* The local rule in words and symbols, for the traced reverse sweep. */
+  const char *rule;
+  /* What the rule reads (TG_SAVES_INPUT(i), TG_SAVES_OUTPUT): what backward
+   * keeps alive, for the memory report. */
+  unsigned saves;
   /* Custom ops must return gradients of exactly their inputs' shapes: the
    * engine does not sum broadcast gradients for them, so a forgotten sum is
    * an error rather than silently mended. */
@@ -120,6 +129,13 @@ struct tg_tape {
   bool sweeping;    /* inside a backward sweep (gradients checked there) */
   const char *file; /* source location given by tg_set_location */
   int line;
+  FILE *trace; /* tg_set_trace */
+  /* Called by the sweep when tracing: event 0 begins a sweep, 1 reports a
+   * node's rule (its gradients and which inputs already had one), 2 ends
+   * it. Set by src/viz, so the core needs nothing of the printing. */
+  void (*trace_fn)(tg_tape *tp, int event, const tg_node *n, const tg_tensor *g,
+                   tg_tensor *const *gin, const bool *accumulates);
+  void *trace_state;
 };
 
 /* Records the first error (later ones are dropped: the first is the cause)

@@ -42,7 +42,9 @@ static void add_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
 static const tg_op_def OP_ADD = {.name = "add",
                                  .backward = add_backward,
                                  .replay = tg__replay_plain,
-                                 .binary = tg_add};
+                                 .binary = tg_add,
+                                 .rule = "d(a+b)/da = 1, d(a+b)/db = 1",
+                                 .saves = 0};
 tg_tensor *tg_add(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   return binary(tp, &OP_ADD, "tg_add", TG_K_ADD, a, b);
 }
@@ -56,7 +58,9 @@ static void sub_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
 static const tg_op_def OP_SUB = {.name = "sub",
                                  .backward = sub_backward,
                                  .replay = tg__replay_plain,
-                                 .binary = tg_sub};
+                                 .binary = tg_sub,
+                                 .rule = "d(a-b)/da = 1, d(a-b)/db = -1",
+                                 .saves = 0};
 tg_tensor *tg_sub(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   return binary(tp, &OP_SUB, "tg_sub", TG_K_SUB, a, b);
 }
@@ -70,7 +74,10 @@ static void mul_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
 static const tg_op_def OP_MUL = {.name = "mul",
                                  .backward = mul_backward,
                                  .replay = tg__replay_plain,
-                                 .binary = tg_mul};
+                                 .binary = tg_mul,
+                                 .rule = "d(a*b)/da = b, d(a*b)/db = a",
+                                 .saves =
+                                     TG_SAVES_INPUT(0) | TG_SAVES_INPUT(1)};
 tg_tensor *tg_mul(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   return binary(tp, &OP_MUL, "tg_mul", TG_K_MUL, a, b);
 }
@@ -86,7 +93,10 @@ static void div_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
 static const tg_op_def OP_DIV = {.name = "div",
                                  .backward = div_backward,
                                  .replay = tg__replay_plain,
-                                 .binary = tg_div};
+                                 .binary = tg_div,
+                                 .rule =
+                                     "d(a/b)/da = 1/b, d(a/b)/db = -(a/b)/b",
+                                 .saves = TG_SAVES_INPUT(1) | TG_SAVES_OUTPUT};
 tg_tensor *tg_div(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   return binary(tp, &OP_DIV, "tg_div", TG_K_DIV, a, b);
 }
@@ -106,10 +116,13 @@ static void pow_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
     gin[1] = tg_where(tp, tg_eq(tp, a, zero), zero, tg_mul(tp, g, d));
   }
 }
-static const tg_op_def OP_POW = {.name = "pow",
-                                 .backward = pow_backward,
-                                 .replay = tg__replay_plain,
-                                 .binary = tg_pow};
+static const tg_op_def OP_POW = {
+    .name = "pow",
+    .backward = pow_backward,
+    .replay = tg__replay_plain,
+    .binary = tg_pow,
+    .rule = "d(a^b)/da = b a^(b-1), d(a^b)/db = a^b ln a",
+    .saves = TG_SAVES_INPUT(0) | TG_SAVES_INPUT(1) | TG_SAVES_OUTPUT};
 tg_tensor *tg_pow(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   return binary(tp, &OP_POW, "tg_pow", TG_K_POW, a, b);
 }
@@ -133,14 +146,22 @@ static void minimum_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                              tg_tensor **gin) {
   extremum_backward(tp, n, g, gin, false);
 }
-static const tg_op_def OP_MAXIMUM = {.name = "maximum",
-                                     .backward = maximum_backward,
-                                     .replay = tg__replay_plain,
-                                     .binary = tg_maximum};
-static const tg_op_def OP_MINIMUM = {.name = "minimum",
-                                     .backward = minimum_backward,
-                                     .replay = tg__replay_plain,
-                                     .binary = tg_minimum};
+static const tg_op_def OP_MAXIMUM = {
+    .name = "maximum",
+    .backward = maximum_backward,
+    .replay = tg__replay_plain,
+    .binary = tg_maximum,
+    .rule =
+        "d max(a,b)/da = 1 where a > b, d/db = 1 where b > a (halves at a tie)",
+    .saves = TG_SAVES_INPUT(0) | TG_SAVES_INPUT(1)};
+static const tg_op_def OP_MINIMUM = {
+    .name = "minimum",
+    .backward = minimum_backward,
+    .replay = tg__replay_plain,
+    .binary = tg_minimum,
+    .rule =
+        "d min(a,b)/da = 1 where a < b, d/db = 1 where b < a (halves at a tie)",
+    .saves = TG_SAVES_INPUT(0) | TG_SAVES_INPUT(1)};
 tg_tensor *tg_maximum(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   return binary(tp, &OP_MAXIMUM, "tg_maximum", TG_K_MAX, a, b);
 }
@@ -185,7 +206,11 @@ static tg_tensor *where_replay(tg_tape *tp, const tg_node *n,
   return tg_where(tp, in[0], in[1], in[2]);
 }
 static const tg_op_def OP_WHERE = {
-    .name = "where", .backward = where_backward, .replay = where_replay};
+    .name = "where",
+    .backward = where_backward,
+    .replay = where_replay,
+    .rule = "d where(m,a,b)/da = m, d/db = 1 - m (none to the mask)",
+    .saves = TG_SAVES_INPUT(0)};
 
 tg_tensor *tg_where(tg_tape *tp, tg_tensor *mask, tg_tensor *a, tg_tensor *b) {
   tg_tensor *in[3] = {mask, a, b};

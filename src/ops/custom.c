@@ -45,6 +45,8 @@ tg_custom_op *tg_custom_op_new(const char *name, int n_inputs,
   op->def.backward = custom_backward;
   op->def.replay = custom_replay;
   op->def.strict_grad_shapes = true;
+  op->def.rule = "the op's own backward callback";
+  op->def.saves = TG_SAVES_ALL;
   op->n_inputs = n_inputs;
   op->forward = forward;
   op->backward = backward;

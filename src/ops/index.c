@@ -61,7 +61,11 @@ static tg_tensor *gather_replay(tg_tape *tp, const tg_node *n,
   return tg_gather(tp, in[0], n->iargs[0], in[1]);
 }
 static const tg_op_def OP_GATHER = {
-    .name = "gather", .backward = gather_backward, .replay = gather_replay};
+    .name = "gather",
+    .backward = gather_backward,
+    .replay = gather_replay,
+    .rule = "the gradient is scatter-added back to the gathered positions",
+    .saves = TG_SAVES_INPUT(1)};
 
 tg_tensor *tg_gather(tg_tape *tp, tg_tensor *x, int axis, tg_tensor *index) {
   tg_tensor *in[2] = {x, index};
@@ -93,9 +97,12 @@ static tg_tensor *scatter_add_replay(tg_tape *tp, const tg_node *n,
                                      tg_tensor *const *in) {
   return tg_scatter_add(tp, in[0], n->iargs[0], in[1], in[2]);
 }
-static const tg_op_def OP_SCATTER_ADD = {.name = "scatter_add",
-                                         .backward = scatter_add_backward,
-                                         .replay = scatter_add_replay};
+static const tg_op_def OP_SCATTER_ADD = {
+    .name = "scatter_add",
+    .backward = scatter_add_backward,
+    .replay = scatter_add_replay,
+    .rule = "d/dbase = 1, d/dsrc = the gradient gathered at the index",
+    .saves = TG_SAVES_INPUT(1)};
 
 tg_tensor *tg_scatter_add(tg_tape *tp, tg_tensor *base, int axis,
                           tg_tensor *index, tg_tensor *src) {

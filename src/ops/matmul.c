@@ -61,10 +61,13 @@ static void matmul_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   if (tg__needs_grad(n, 1))
     gin[1] = operand_grad(tp, b, n->out, tg_transpose(tp, a, -1, -2), g);
 }
-static const tg_op_def OP_MATMUL = {.name = "matmul",
-                                    .backward = matmul_backward,
-                                    .replay = tg__replay_plain,
-                                    .binary = tg_matmul};
+static const tg_op_def OP_MATMUL = {
+    .name = "matmul",
+    .backward = matmul_backward,
+    .replay = tg__replay_plain,
+    .binary = tg_matmul,
+    .rule = "d(A@B)/dA = G @ B^T, d(A@B)/dB = A^T @ G",
+    .saves = TG_SAVES_INPUT(0) | TG_SAVES_INPUT(1)};
 
 /* sum over the batch of a @ b -> [m, n]; d = (g @ b^T, a^T @ g) with g
  * broadcast back over the batch. */
@@ -81,9 +84,12 @@ static tg_tensor *matmul_sum_replay(tg_tape *tp, const tg_node *n,
   (void)n;
   return matmul_impl(tp, in[0], in[1], true);
 }
-static const tg_op_def OP_MATMUL_SUM = {.name = "matmul_sum",
-                                        .backward = matmul_sum_backward,
-                                        .replay = matmul_sum_replay};
+static const tg_op_def OP_MATMUL_SUM = {
+    .name = "matmul_sum",
+    .backward = matmul_sum_backward,
+    .replay = matmul_sum_replay,
+    .rule = "d(sum A@B)/dA = G @ B^T, d/dB = A^T @ G",
+    .saves = TG_SAVES_INPUT(0) | TG_SAVES_INPUT(1)};
 
 tg_tensor *tg_matmul(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
   return matmul_impl(tp, a, b, false);

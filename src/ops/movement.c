@@ -25,7 +25,11 @@ static tg_tensor *reshape_replay(tg_tape *tp, const tg_node *n,
   return tg_reshape(tp, in[0], n->out->ndim, n->out->shape);
 }
 static const tg_op_def OP_RESHAPE = {
-    .name = "reshape", .backward = reshape_backward, .replay = reshape_replay};
+    .name = "reshape",
+    .backward = reshape_backward,
+    .replay = reshape_replay,
+    .rule = "the gradient takes the input's shape back",
+    .saves = 0};
 
 tg_tensor *tg_reshape(tg_tape *tp, tg_tensor *x, int ndim,
                       const int64_t *shape) {
@@ -94,8 +98,11 @@ static tg_tensor *permute_replay(tg_tape *tp, const tg_node *n,
                                  tg_tensor *const *in) {
   return tg_permute(tp, in[0], n->iargs);
 }
-static const tg_op_def OP_PERMUTE = {
-    .name = "permute", .backward = permute_backward, .replay = permute_replay};
+static const tg_op_def OP_PERMUTE = {.name = "permute",
+                                     .backward = permute_backward,
+                                     .replay = permute_replay,
+                                     .rule = "the gradient is permuted back",
+                                     .saves = 0};
 
 tg_tensor *tg_permute(tg_tape *tp, tg_tensor *x, const int *perm) {
   if (!tg__inputs_ok(tp, "tg_permute", 1, &x)) return NULL;
@@ -159,7 +166,11 @@ static tg_tensor *expand_replay(tg_tape *tp, const tg_node *n,
   return tg_expand(tp, in[0], n->out->ndim, n->out->shape);
 }
 static const tg_op_def OP_EXPAND = {
-    .name = "expand", .backward = expand_backward, .replay = expand_replay};
+    .name = "expand",
+    .backward = expand_backward,
+    .replay = expand_replay,
+    .rule = "the gradient is summed over the stretched axes",
+    .saves = 0};
 
 tg_tensor *tg_expand(tg_tape *tp, tg_tensor *x, int ndim,
                      const int64_t *shape) {
@@ -196,7 +207,9 @@ static void contiguous_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
 static const tg_op_def OP_CONTIGUOUS = {.name = "contiguous",
                                         .backward = contiguous_backward,
                                         .replay = tg__replay_plain,
-                                        .unary = tg_contiguous};
+                                        .unary = tg_contiguous,
+                                        .rule = "the gradient passes through",
+                                        .saves = 0};
 
 tg_tensor *tg_contiguous(tg_tape *tp, tg_tensor *x) {
   if (!tg__inputs_ok(tp, "tg_contiguous", 1, &x)) return NULL;

@@ -106,8 +106,12 @@ static void sum_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   tg_tensor *x = n->inputs[0];
   gin[0] = tg_expand(tp, unreduce(tp, n, g), x->ndim, x->shape);
 }
-static const tg_op_def OP_SUM = {
-    .name = "sum", .backward = sum_backward, .replay = sum_replay};
+static const tg_op_def OP_SUM = {.name = "sum",
+                                 .backward = sum_backward,
+                                 .replay = sum_replay,
+                                 .rule =
+                                     "d(sum x)/dx = 1 for every summed element",
+                                 .saves = 0};
 tg_tensor *tg_sum(tg_tape *tp, tg_tensor *x, int n_axes, const int *axes,
                   bool keepdim) {
   return reduce(tp, &OP_SUM, "tg_sum", TG_K_RSUM, x, n_axes, axes, keepdim,
@@ -130,7 +134,11 @@ static void mean_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   gin[0] = tg_expand(tp, gk, x->ndim, x->shape);
 }
 static const tg_op_def OP_MEAN = {
-    .name = "mean", .backward = mean_backward, .replay = mean_replay};
+    .name = "mean",
+    .backward = mean_backward,
+    .replay = mean_replay,
+    .rule = "d(mean x)/dx = 1/n for every averaged element",
+    .saves = 0};
 tg_tensor *tg_mean(tg_tape *tp, tg_tensor *x, int n_axes, const int *axes,
                    bool keepdim) {
   unsigned mask = 0;
@@ -156,7 +164,11 @@ static void max_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   gin[0] = tg_div(tp, tg_mul(tp, hit, unreduce(tp, n, g)), ties);
 }
 static const tg_op_def OP_MAX = {
-    .name = "max", .backward = max_backward, .replay = max_replay};
+    .name = "max",
+    .backward = max_backward,
+    .replay = max_replay,
+    .rule = "d(max x)/dx = 1 at the maximum, shared among ties, else 0",
+    .saves = TG_SAVES_INPUT(0) | TG_SAVES_OUTPUT};
 tg_tensor *tg_max(tg_tape *tp, tg_tensor *x, int n_axes, const int *axes,
                   bool keepdim) {
   return reduce(tp, &OP_MAX, "tg_max", TG_K_RMAX, x, n_axes, axes, keepdim,

@@ -37,7 +37,11 @@ static tg_tensor *slice_replay(tg_tape *tp, const tg_node *n,
                   n->extra[1]);
 }
 static const tg_op_def OP_SLICE = {
-    .name = "slice", .backward = slice_backward, .replay = slice_replay};
+    .name = "slice",
+    .backward = slice_backward,
+    .replay = slice_replay,
+    .rule = "the gradient goes into zeros at the sliced positions",
+    .saves = 0};
 
 /* d embed(g) = the slice of its gradient at the same range */
 static void embed_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
@@ -50,7 +54,11 @@ static tg_tensor *embed_replay(tg_tape *tp, const tg_node *n,
                n->extra[1]);
 }
 static const tg_op_def OP_EMBED = {
-    .name = "embed", .backward = embed_backward, .replay = embed_replay};
+    .name = "embed",
+    .backward = embed_backward,
+    .replay = embed_replay,
+    .rule = "the gradient is sliced at the embedded positions",
+    .saves = 0};
 
 /* The strides and offset of the range start, start+step, ... along axis. */
 static void range_view(const tg_tensor *t, int axis, int64_t start,
@@ -138,7 +146,11 @@ static tg_tensor *concat_replay(tg_tape *tp, const tg_node *n,
   return tg_concat(tp, n->n_inputs, in, n->iargs[0]);
 }
 static const tg_op_def OP_CONCAT = {
-    .name = "concat", .backward = concat_backward, .replay = concat_replay};
+    .name = "concat",
+    .backward = concat_backward,
+    .replay = concat_replay,
+    .rule = "each input gets its slice of the gradient",
+    .saves = 0};
 
 tg_tensor *tg_concat(tg_tape *tp, int n, tg_tensor *const *xs, int axis) {
   if (!tp) return NULL;
@@ -202,8 +214,11 @@ static tg_tensor *pad_replay(tg_tape *tp, const tg_node *n,
                              tg_tensor *const *in) {
   return tg_pad(tp, in[0], n->extra, n->scalar);
 }
-static const tg_op_def OP_PAD = {
-    .name = "pad", .backward = pad_backward, .replay = pad_replay};
+static const tg_op_def OP_PAD = {.name = "pad",
+                                 .backward = pad_backward,
+                                 .replay = pad_replay,
+                                 .rule = "the gradient without the padding",
+                                 .saves = 0};
 
 tg_tensor *tg_pad(tg_tape *tp, tg_tensor *x, const int64_t *pads,
                   double value) {

@@ -34,7 +34,9 @@ static void neg_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
 static const tg_op_def OP_NEG = {.name = "neg",
                                  .backward = neg_backward,
                                  .replay = tg__replay_plain,
-                                 .unary = tg_neg};
+                                 .unary = tg_neg,
+                                 .rule = "d(-x)/dx = -1",
+                                 .saves = 0};
 tg_tensor *tg_neg(tg_tape *tp, tg_tensor *x) {
   return unary(tp, &OP_NEG, "tg_neg", TG_K_NEG, x, 0, 0, 0);
 }
@@ -47,7 +49,9 @@ static void exp_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
 static const tg_op_def OP_EXP = {.name = "exp",
                                  .backward = exp_backward,
                                  .replay = tg__replay_plain,
-                                 .unary = tg_exp};
+                                 .unary = tg_exp,
+                                 .rule = "d(e^x)/dx = e^x, the output itself",
+                                 .saves = TG_SAVES_OUTPUT};
 tg_tensor *tg_exp(tg_tape *tp, tg_tensor *x) {
   return unary(tp, &OP_EXP, "tg_exp", TG_K_EXP, x, 0, 0, 0);
 }
@@ -60,7 +64,9 @@ static void log_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
 static const tg_op_def OP_LOG = {.name = "log",
                                  .backward = log_backward,
                                  .replay = tg__replay_plain,
-                                 .unary = tg_log};
+                                 .unary = tg_log,
+                                 .rule = "d(ln x)/dx = 1/x",
+                                 .saves = TG_SAVES_INPUT(0)};
 tg_tensor *tg_log(tg_tape *tp, tg_tensor *x) {
   return unary(tp, &OP_LOG, "tg_log", TG_K_LOG, x, 0, 0, 0);
 }
@@ -70,10 +76,13 @@ static void sqrt_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                           tg_tensor **gin) {
   gin[0] = tg_div(tp, g, tg_mul_scalar(tp, n->out, 2.0));
 }
-static const tg_op_def OP_SQRT = {.name = "sqrt",
-                                  .backward = sqrt_backward,
-                                  .replay = tg__replay_plain,
-                                  .unary = tg_sqrt};
+static const tg_op_def OP_SQRT = {
+    .name = "sqrt",
+    .backward = sqrt_backward,
+    .replay = tg__replay_plain,
+    .unary = tg_sqrt,
+    .rule = "d(sqrt x)/dx = 1/(2 sqrt x), from the output",
+    .saves = TG_SAVES_OUTPUT};
 tg_tensor *tg_sqrt(tg_tape *tp, tg_tensor *x) {
   return unary(tp, &OP_SQRT, "tg_sqrt", TG_K_SQRT, x, 0, 0, 0);
 }
@@ -85,10 +94,13 @@ static void tanh_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   tg_tensor *one_minus_y2 = tg_add_scalar(tp, tg_neg(tp, tg_mul(tp, y, y)), 1);
   gin[0] = tg_mul(tp, g, one_minus_y2);
 }
-static const tg_op_def OP_TANH = {.name = "tanh",
-                                  .backward = tanh_backward,
-                                  .replay = tg__replay_plain,
-                                  .unary = tg_tanh};
+static const tg_op_def OP_TANH = {
+    .name = "tanh",
+    .backward = tanh_backward,
+    .replay = tg__replay_plain,
+    .unary = tg_tanh,
+    .rule = "d(tanh x)/dx = 1 - tanh^2 x, from the output",
+    .saves = TG_SAVES_OUTPUT};
 tg_tensor *tg_tanh(tg_tape *tp, tg_tensor *x) {
   return unary(tp, &OP_TANH, "tg_tanh", TG_K_TANH, x, 0, 0, 0);
 }
@@ -100,10 +112,13 @@ static void sigmoid_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   tg_tensor *one_minus_s = tg_add_scalar(tp, tg_neg(tp, s), 1);
   gin[0] = tg_mul(tp, g, tg_mul(tp, s, one_minus_s));
 }
-static const tg_op_def OP_SIGMOID = {.name = "sigmoid",
-                                     .backward = sigmoid_backward,
-                                     .replay = tg__replay_plain,
-                                     .unary = tg_sigmoid};
+static const tg_op_def OP_SIGMOID = {
+    .name = "sigmoid",
+    .backward = sigmoid_backward,
+    .replay = tg__replay_plain,
+    .unary = tg_sigmoid,
+    .rule = "d(s(x))/dx = s(x) (1 - s(x)), from the output",
+    .saves = TG_SAVES_OUTPUT};
 tg_tensor *tg_sigmoid(tg_tape *tp, tg_tensor *x) {
   return unary(tp, &OP_SIGMOID, "tg_sigmoid", TG_K_SIGMOID, x, 0, 0, 0);
 }
@@ -117,7 +132,10 @@ static void relu_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
 static const tg_op_def OP_RELU = {.name = "relu",
                                   .backward = relu_backward,
                                   .replay = tg__replay_plain,
-                                  .unary = tg_relu};
+                                  .unary = tg_relu,
+                                  .rule =
+                                      "d(relu x)/dx = 1 where x > 0, else 0",
+                                  .saves = TG_SAVES_INPUT(0)};
 tg_tensor *tg_relu(tg_tape *tp, tg_tensor *x) {
   return unary(tp, &OP_RELU, "tg_relu", TG_K_RELU, x, 0, 0, 0);
 }
@@ -132,7 +150,9 @@ static void abs_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
 static const tg_op_def OP_ABS = {.name = "abs",
                                  .backward = abs_backward,
                                  .replay = tg__replay_plain,
-                                 .unary = tg_abs};
+                                 .unary = tg_abs,
+                                 .rule = "d|x|/dx = sign(x)",
+                                 .saves = TG_SAVES_INPUT(0)};
 tg_tensor *tg_abs(tg_tape *tp, tg_tensor *x) {
   return unary(tp, &OP_ABS, "tg_abs", TG_K_ABS, x, 0, 0, 0);
 }
@@ -145,7 +165,9 @@ static void sin_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
 static const tg_op_def OP_SIN = {.name = "sin",
                                  .backward = sin_backward,
                                  .replay = tg__replay_plain,
-                                 .unary = tg_sin};
+                                 .unary = tg_sin,
+                                 .rule = "d(sin x)/dx = cos x",
+                                 .saves = TG_SAVES_INPUT(0)};
 tg_tensor *tg_sin(tg_tape *tp, tg_tensor *x) {
   return unary(tp, &OP_SIN, "tg_sin", TG_K_SIN, x, 0, 0, 0);
 }
@@ -158,7 +180,9 @@ static void cos_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
 static const tg_op_def OP_COS = {.name = "cos",
                                  .backward = cos_backward,
                                  .replay = tg__replay_plain,
-                                 .unary = tg_cos};
+                                 .unary = tg_cos,
+                                 .rule = "d(cos x)/dx = -sin x",
+                                 .saves = TG_SAVES_INPUT(0)};
 tg_tensor *tg_cos(tg_tape *tp, tg_tensor *x) {
   return unary(tp, &OP_COS, "tg_cos", TG_K_COS, x, 0, 0, 0);
 }
@@ -181,7 +205,9 @@ static tg_tensor *pow_scalar_replay(tg_tape *tp, const tg_node *n,
 }
 static const tg_op_def OP_POW_SCALAR = {.name = "pow_scalar",
                                         .backward = pow_scalar_backward,
-                                        .replay = pow_scalar_replay};
+                                        .replay = pow_scalar_replay,
+                                        .rule = "d(x^p)/dx = p x^(p-1)",
+                                        .saves = TG_SAVES_INPUT(0)};
 tg_tensor *tg_pow_scalar(tg_tape *tp, tg_tensor *x, double p) {
   return unary(tp, &OP_POW_SCALAR, "tg_pow_scalar", TG_K_POWS, x, p, 0, p);
 }
@@ -207,10 +233,14 @@ static tg_tensor *add_scalar_replay(tg_tape *tp, const tg_node *n,
 }
 static const tg_op_def OP_MUL_SCALAR = {.name = "mul_scalar",
                                         .backward = mul_scalar_backward,
-                                        .replay = mul_scalar_replay};
+                                        .replay = mul_scalar_replay,
+                                        .rule = "d(s x)/dx = s",
+                                        .saves = 0};
 static const tg_op_def OP_ADD_SCALAR = {.name = "add_scalar",
                                         .backward = add_scalar_backward,
-                                        .replay = add_scalar_replay};
+                                        .replay = add_scalar_replay,
+                                        .rule = "d(x + s)/dx = 1",
+                                        .saves = 0};
 tg_tensor *tg_mul_scalar(tg_tape *tp, tg_tensor *x, double s) {
   return unary(tp, &OP_MUL_SCALAR, "tg_mul_scalar", TG_K_AFFINE, x, s, 0, s);
 }

@@ -106,7 +106,11 @@ static tg_tensor *unfold_replay(tg_tape *tp, const tg_node *n,
   return tg_unfold(tp, in[0], &w);
 }
 static const tg_op_def OP_UNFOLD = {
-    .name = "unfold", .backward = unfold_backward, .replay = unfold_replay};
+    .name = "unfold",
+    .backward = unfold_backward,
+    .replay = unfold_replay,
+    .rule = "the gradient is folded back, overlapping windows adding up",
+    .saves = 0};
 
 /* d fold(cols) = unfold(g) */
 static void fold_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
@@ -119,8 +123,12 @@ static tg_tensor *fold_replay(tg_tape *tp, const tg_node *n,
   tg_window w = window_of(n);
   return tg_fold(tp, in[0], n->out->ndim - 2, n->extra + 8, &w);
 }
-static const tg_op_def OP_FOLD = {
-    .name = "fold", .backward = fold_backward, .replay = fold_replay};
+static const tg_op_def OP_FOLD = {.name = "fold",
+                                  .backward = fold_backward,
+                                  .replay = fold_replay,
+                                  .rule =
+                                      "the gradient is unfolded into windows",
+                                  .saves = 0};
 
 tg_tensor *tg_unfold(tg_tape *tp, tg_tensor *x, const tg_window *w) {
   if (!tg__inputs_ok(tp, "tg_unfold", 1, &x)) return NULL;
