@@ -41,6 +41,11 @@ struct tg_tensor {
   /* internal: gradient flowing during one backward pass */
   tg_tensor *pass_grad;
   uint64_t pass_id;
+  /* internal: views point at the tensor owning the storage; the owner's
+   * version counts in-place writes (tg_fill, tg_copy_in, optimizer steps,
+   * loads), so backward can tell a saved tensor that changed. */
+  tg_tensor *base;
+  uint32_t version;
 };
 
 size_t tg_dtype_size(tg_dtype dtype);
@@ -98,6 +103,10 @@ void tg_fill_uniform(tg_tensor *t, tg_rng *rng, double low, double high);
 void tg_fill_normal(tg_tensor *t, tg_rng *rng, double mean, double std);
 /* Copies numel elements of t's dtype from buf (row-major) into t. */
 tg_status tg_copy_in(tg_tensor *t, const void *buf);
+
+/* Call after writing into t->data yourself: backward then knows that any
+ * op that saved t (or a view of its storage) must not use the old values. */
+void tg_tensor_touch(tg_tensor *t);
 
 /* --- reading ------------------------------------------------------------- */
 

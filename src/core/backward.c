@@ -59,6 +59,33 @@ static bool accumulate(sweep *s, tg_tensor *t, tg_tensor *g) {
   return true;
 }
 
+/* A tensor the rule will read must hold the values it had when the node was
+ * recorded; an in-place write since (an optimizer step, tg_fill, a load)
+ * would make the gradient silently wrong. */
+static bool saved_intact(tg_tape *tp, const char *fname, const tg_node *n) {
+  char label[96];
+  for (int i = 0; i <= n->n_inputs; i++) {
+    bool is_out = i == n->n_inputs;
+    if (!(n->op->saves & (is_out ? TG_SAVES_OUTPUT : TG_SAVES_INPUT(i))))
+      continue;
+    const tg_tensor *t = is_out ? n->out : n->inputs[i];
+    uint32_t then = is_out ? n->out_version : n->versions[i];
+    if (tg__version(t) == then) continue;
+    char which[32];
+    if (is_out)
+      snprintf(which, sizeof which, "the output");
+    else
+      snprintf(which, sizeof which, "input #%d", i + 1);
+    tg__fail(tp, TG_ERR_STATE,
+             "%s: %s of %s (tape position %d) was changed in place after it "
+             "was saved for backward (version %u when saved, %u now)",
+             fname, which, tg__op_label(n->op, label, sizeof label), n->index,
+             then, tg__version(t));
+    return false;
+  }
+  return true;
+}
+
 /* Checks what a backward rule returned for input i: its dtype, its shape
  * (exactly the input's for custom ops), and in anomaly mode its values. */
 static bool check_rule_result(tg_tape *tp, const tg_node *n, int i,
@@ -181,6 +208,7 @@ static tg_status run(tg_tape *tp, const char *fname, int n_out,
       for (int i = 0; i < n->n_inputs; i++)
         gin[i] = NULL;
     }
+    if (!saved_intact(tp, fname, n)) break;
     n->op->backward(tp, n, g, gin);
     if (tp->trace_fn) {
       bool adds[8] = {false};

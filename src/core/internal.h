@@ -71,6 +71,14 @@ typedef struct tg_op_def {
   bool strict_grad_shapes;
 } tg_op_def;
 
+/* The tensor owning t's storage, and its in-place write count. */
+static inline tg_tensor *tg__storage(const tg_tensor *t) {
+  return t->base ? t->base : (tg_tensor *)t;
+}
+static inline uint32_t tg__version(const tg_tensor *t) {
+  return tg__storage(t)->version;
+}
+
 struct tg_node {
   const tg_op_def *op;
   int index; /* position on the tape, from 0 */
@@ -78,6 +86,11 @@ struct tg_node {
   tg_tensor **inputs; /* inline_inputs or an arena array */
   tg_tensor *inline_inputs[TG_NODE_INLINE_INPUTS];
   tg_tensor *out;
+  /* Versions of what the rule reads, taken when recorded: inputs' (in
+   * versions, or an arena array past the inline inputs) and the output's. */
+  uint32_t *versions;
+  uint32_t inline_versions[TG_NODE_INLINE_INPUTS];
+  uint32_t out_version;
   double scalar;          /* op argument: p of pow_scalar, s of mul_scalar */
   int iargs[TG_MAX_DIMS]; /* op argument: axes, permutation */
   int n_iargs;

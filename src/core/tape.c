@@ -118,9 +118,12 @@ bool tg__record(tg_tape *tp, const tg_op_def *op, int n_inputs,
   char label[96];
   tg_node *n = tg__arena_alloc(&tp->arena, sizeof *n);
   tg_tensor **slots = NULL;
-  if (n && n_inputs > TG_NODE_INLINE_INPUTS)
+  uint32_t *versions = NULL;
+  if (n && n_inputs > TG_NODE_INLINE_INPUTS) {
     slots = tg__arena_alloc(&tp->arena, sizeof(tg_tensor *) * n_inputs);
-  if (!n || (n_inputs > TG_NODE_INLINE_INPUTS && !slots)) {
+    versions = tg__arena_alloc(&tp->arena, sizeof(uint32_t) * n_inputs);
+  }
+  if (!n || (n_inputs > TG_NODE_INLINE_INPUTS && (!slots || !versions))) {
     tg__fail(tp, TG_ERR_NOMEM, "%s: out of memory recording the node",
              tg__op_label(op, label, sizeof label));
     return false;
@@ -130,9 +133,13 @@ bool tg__record(tg_tape *tp, const tg_op_def *op, int n_inputs,
   n->index = (int)tp->n_nodes;
   n->n_inputs = n_inputs;
   n->inputs = slots ? slots : n->inline_inputs;
-  for (int i = 0; i < n_inputs; i++)
+  n->versions = versions ? versions : n->inline_versions;
+  for (int i = 0; i < n_inputs; i++) {
     n->inputs[i] = inputs[i];
+    n->versions[i] = tg__version(inputs[i]);
+  }
   n->out = out;
+  n->out_version = tg__version(out);
   n->file = tp->file;
   n->line = tp->line;
   n->prev = tp->last;

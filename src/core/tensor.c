@@ -127,6 +127,7 @@ tg_tensor *tg__new_view(tg_tape *tp, const char *op, tg_tensor *x, int ndim,
     t->strides[d] = strides[d];
   t->data = (char *)x->data + offset * (int64_t)tg_dtype_size(x->dtype);
   t->flags = TG_FLAG_VIEW;
+  t->base = tg__storage(x);
   return t;
 }
 
@@ -318,25 +319,34 @@ static void set_flat(tg_tensor *t, int64_t i, double v) {
     *(double *)p = v;
 }
 
+void tg_tensor_touch(tg_tensor *t) {
+  if (t) tg__storage(t)->version++;
+}
+
 void tg_fill(tg_tensor *t, double value) {
-  if (t) tg_k_fill(t->dtype, t->ndim, t->shape, t->data, t->strides, value);
+  if (!t) return;
+  tg_k_fill(t->dtype, t->ndim, t->shape, t->data, t->strides, value);
+  tg_tensor_touch(t);
 }
 
 void tg_fill_uniform(tg_tensor *t, tg_rng *rng, double low, double high) {
   if (!t || !rng) return;
   for (int64_t i = 0; i < t->numel; i++)
     set_flat(t, i, low + (high - low) * tg_rng_uniform(rng));
+  tg_tensor_touch(t);
 }
 
 void tg_fill_normal(tg_tensor *t, tg_rng *rng, double mean, double std) {
   if (!t || !rng) return;
   for (int64_t i = 0; i < t->numel; i++)
     set_flat(t, i, mean + std * tg_rng_normal(rng));
+  tg_tensor_touch(t);
 }
 
 tg_status tg_copy_in(tg_tensor *t, const void *buf) {
   if (!t || !buf) return TG_ERR_NULL;
   tg_k_copy(t->dtype, t->ndim, t->shape, t->data, t->strides, buf, NULL);
+  tg_tensor_touch(t);
   return TG_OK;
 }
 

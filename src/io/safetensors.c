@@ -597,7 +597,10 @@ static void copy_in(tg_params *ps, const header *h, entry **sorted,
     void *dst = direct ? t->data : scratch;
     if (e->nbytes) memcpy(dst, data + e->begin, e->nbytes);
     if (swap) tg__swap_bytes(dst, e->nbytes / es, es);
-    if (!direct) tg_copy_in(t, scratch);
+    if (direct)
+      tg_tensor_touch(t);
+    else
+      tg_copy_in(t, scratch); /* touches it too */
   }
 }
 

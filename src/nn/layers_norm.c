@@ -68,6 +68,7 @@ static void update_running(tg_tensor *running, const tg_tensor *batch, double m,
     else
       ((double *)running->data)[i] = v;
   }
+  tg_tensor_touch(running);
 }
 
 static tg_tensor *batch_norm_forward(tg_tape *tp, tg_layer *l, tg_tensor *x) {

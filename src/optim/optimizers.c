@@ -267,7 +267,9 @@ tg_status tg_optimizer_step(tg_optimizer *opt) {
   }
   for (int i = 0; i < opt->n_slots; i++) {
     const tg_tensor *g = tg_grad_of(opt->slots[i].p);
-    if (g) step_slot(opt, &opt->slots[i], g); /* else never reached */
+    if (!g) continue; /* never reached by backward */
+    step_slot(opt, &opt->slots[i], g);
+    tg_tensor_touch(opt->slots[i].p); /* a tape that saved it is stale */
   }
   opt->steps++;
   return TG_OK;
