@@ -9,7 +9,11 @@ void tg_k_iter_init(tg_k_iter *it, int ndim, const int64_t *shape, int nops,
   for (int k = 0; k < nops; k++) {
     int64_t acc = 1;
     for (int d = ndim - 1; d >= 0; d--) {
-      full[k][d] = (strides[k] ? strides[k][d] : acc) * (int64_t)elem_size[k];
+      /* A size-1 axis never moves a pointer, and its stride may be huge
+       * (a slice with a step past the end): leave it out of the sums. */
+      full[k][d] = shape[d] == 1 ? 0
+                                 : (strides[k] ? strides[k][d] : acc) *
+                                       (int64_t)elem_size[k];
       acc *= shape[d];
     }
   }
