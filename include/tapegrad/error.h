@@ -23,4 +23,16 @@ typedef enum tg_status {
 /* A static, one-line description of a status code. */
 const char *tg_strerror(tg_status code);
 
+/* --- allocation failures, for testing ------------------------------------
+
+ * Every heap allocation of the library goes through one place. Telling it to
+ * fail makes out-of-memory paths testable: after tg_alloc_fail_at(k) the
+ * k-th allocation from then on (1 for the next) returns NULL, and so does
+ * every later one until tg_alloc_fail_at(0). Process-wide, not thread-safe:
+ * for single-threaded tests only. */
+#include <stdint.h>
+void tg_alloc_fail_at(uint64_t k);
+/* Allocations made since the last tg_alloc_fail_at. */
+uint64_t tg_alloc_count(void);
+
 #endif
