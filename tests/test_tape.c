@@ -259,6 +259,15 @@ START_TEST(test_nodes_are_recorded_in_order) {
 }
 END_TEST
 
+START_TEST(test_one_thread_setting) {
+  int before = tg_num_threads();
+  ck_assert_int_ge(before, 1);
+  ck_assert_int_eq(tg_set_num_threads(1), 1);
+  ck_assert_int_eq(tg_num_threads(), 1);
+  ck_assert_int_ge(tg_set_num_threads(0), 1); /* back to the default */
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("tape");
   TCase *tc = tcase_create("tape");
@@ -279,6 +288,7 @@ int main(void) {
   tcase_add_test(tc, test_arena_use_is_the_same_every_step);
   tcase_add_test(tc, test_diamond_graph);
   tcase_add_test(tc, test_nodes_are_recorded_in_order);
+  tcase_add_test(tc, test_one_thread_setting);
   suite_add_tcase(s, tc);
   return tgt_run_suite(s);
 }

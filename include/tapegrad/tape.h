@@ -47,6 +47,14 @@ bool tg_anomaly_mode(const tg_tape *tp);
 void tg_set_location(tg_tape *tp, const char *file, int line);
 #define TG_HERE(tp) tg_set_location((tp), __FILE__, __LINE__)
 
+/* --- threads -------------------------------------------------------------- */
+
+/* The number of threads matrix products use (OpenBLAS's pool, the only
+ * threads tapegrad runs); process-wide. 0 or less restores the default
+ * (OPENBLAS_NUM_THREADS, else every core). Returns the number now used. */
+int tg_set_num_threads(int n);
+int tg_num_threads(void);
+
 /* --- randomness ---------------------------------------------------------- */
 
 void tg_tape_seed(tg_tape *tp, uint64_t seed);

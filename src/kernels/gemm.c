@@ -2,8 +2,20 @@
  * transposed operands passed as flags. When b is shared by the whole batch
  * and a's matrices lie back to back, the batch folds into one tall gemm. */
 #include <cblas.h>
+#include <stdlib.h>
 
 #include "kernels.h"
+
+int tg_set_num_threads(int n) {
+  if (n <= 0) {
+    const char *env = getenv("OPENBLAS_NUM_THREADS");
+    n = env && atoi(env) > 0 ? atoi(env) : openblas_get_num_procs();
+  }
+  openblas_set_num_threads(n);
+  return openblas_get_num_threads();
+}
+
+int tg_num_threads(void) { return openblas_get_num_threads(); }
 
 /* c = a @ b + beta c, with a and b possibly transposed. */
 static void gemm_beta(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
