@@ -28,7 +28,8 @@ bool tg_compare_grad(FILE *f, const char *label, const tg_tensor *t, int ndim,
   for (int64_t i = 0; i < g->numel; i++) {
     double e = tg_get_flat(g, i), d = fabs(e - mine[i]);
     if (e != mine[i]) exact = false;
-    if (d > 1e-8 + 1e-5 * fabs(e)) close = false;
+    /* NaN is never close; equal infinities are */
+    if (e != mine[i] && !(d <= 1e-8 + 1e-5 * fabs(e))) close = false;
     if (d > worst || d != d) worst = d;
   }
   fprintf(f,

@@ -26,6 +26,17 @@ static void record_values(FILE *f, const tg_tensor *t) {
   fputs("\\]", f);
 }
 
+/* Writes a user-given name inside a quoted label: quotes and backslashes
+ * escaped for DOT, and in a record also the characters that structure it
+ * ({ } | < >), so a name like "x<0" or "a|b" shows as written. */
+static void escaped(FILE *f, const char *s, bool record) {
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\' || (record && strchr("{}|<>", *s)))
+      fputc('\\', f);
+    fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
+  }
+}
+
 static bool is_saved(const tg_tape *tp, const tg_tensor *t) {
   for (const tg_node *n = tp->first; n; n = n->next) {
     if ((n->op->saves & TG_SAVES_OUTPUT) && n->out == t) return true;
@@ -42,14 +53,15 @@ static void tensor_node(FILE *f, const tg_tape *tp, const viz_names *nm,
   bool leaf = !t->node && t->requires_grad, saved = is_saved(tp, t);
   fprintf(f,
           "  t%d [shape=record, style=filled, fillcolor=\"%s\"%s, "
-          "label=\"{ %s | %s %s | data ",
+          "label=\"{ ",
           id,
           leaf    ? LEAF_COLOUR
           : saved ? SAVED_COLOUR
                   : "white",
-          leaf && saved ? ", color=\"#e8590c\", penwidth=2" : "",
-          viz_label(nm, t, label, sizeof label),
-          tg_shape_str(t, shape, sizeof shape), tg_dtype_name(t->dtype));
+          leaf && saved ? ", color=\"#e8590c\", penwidth=2" : "");
+  escaped(f, viz_label(nm, t, label, sizeof label), true);
+  fprintf(f, " | %s %s | data ", tg_shape_str(t, shape, sizeof shape),
+          tg_dtype_name(t->dtype));
   record_values(f, t);
   fputs(" | grad ", f);
   if (t->grad)
@@ -95,7 +107,9 @@ tg_status tg_write_dot(FILE *f, const tg_tape *tp, const tg_tensor *y) {
       }
     }
     int out = viz_name_of(&nm, n->out);
-    fprintf(f, "  op%d [label=\"%s\", shape=ellipse];\n", out, n->op->name);
+    fprintf(f, "  op%d [label=\"", out);
+    escaped(f, n->op->name, false);
+    fputs("\", shape=ellipse];\n", f);
     for (int i = 0; i < n->n_inputs; i++)
       fprintf(f, "  t%d -> op%d;\n", viz_name_of(&nm, n->inputs[i]), out);
     fprintf(f, "  op%d -> t%d;\n", out, out);

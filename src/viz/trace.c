@@ -45,12 +45,17 @@ static void trace(tg_tape *tp, int event, const tg_node *n, const tg_tensor *g,
       fprintf(f, "  to %s: nothing (needs no gradient)\n", label);
       continue;
     }
-    fprintf(f, "  to %s %s ", label, i < 8 && accumulates[i] ? "+=" : "=");
+    /* The sweep says which inputs had a gradient before this node; an
+     * input that appears twice here (x*x) also adds to its own first
+     * share. */
+    bool adds = i < 8 && accumulates[i];
+    for (int j = 0; j < i && !adds; j++)
+      adds = n->inputs[j] == n->inputs[i] && gin[j];
+    fprintf(f, "  to %s %s ", label, adds ? "+=" : "=");
     viz_print_values(f, gin[i]);
     if (!tg__same_shape(gin[i], n->inputs[i]))
       fputs("  (summed over broadcast axes on arrival)", f);
-    if (i < 8 && accumulates[i])
-      fputs("  (adds to the gradient it already had)", f);
+    if (adds) fputs("  (adds to the gradient it already had)", f);
     fputc('\n', f);
   }
 }
