@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "render_graph.h"
 #include "tapegrad.h"
 
 static tg_tensor *scalar(tg_tape *tp, const char *name, double v) {
@@ -39,26 +40,7 @@ int main(int argc, char **argv) {
          tg_item(tg_grad_of(x2)), tg_item(tg_grad_of(w2)),
          tg_item(tg_grad_of(b)));
 
-  char path[512];
-  snprintf(path, sizeof path, "%s.dot", prefix);
-  FILE *f = fopen(path, "w");
-  if (!f || tg_write_dot(f, tp, o) != TG_OK) {
-    fprintf(stderr, "cannot write %s\n", path);
-    return 1;
-  }
-  fclose(f);
-  printf("graph written to %s\n", path);
-  char cmd[2048];
-  snprintf(cmd, sizeof cmd,
-           "command -v dot >/dev/null 2>&1 && dot -Tsvg %s.dot -o %s.svg && "
-           "dot -Tpng %s.dot -o %s.png",
-           prefix, prefix, prefix, prefix);
-  if (system(cmd) == 0)
-    printf("rendered %s.svg and %s.png with Graphviz\n", prefix, prefix);
-  else
-    printf("to render it: apt-get install graphviz, then dot -Tsvg %s.dot "
-           "-o %s.svg\n",
-           prefix, prefix);
+  if (!render_graph(tp, o, prefix)) return 1;
   tg_tape_free(tp);
   return 0;
 }

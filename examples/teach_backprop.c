@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "render_graph.h"
 #include "tapegrad.h"
 
 /* The fixed numbers of the exercise: x [2x1], W1 [2x2], b1 [2x1],
@@ -139,39 +140,6 @@ static by_hand backprop_by_hand(void) {
   return h;
 }
 
-/* Writes prefix.dot and renders it when Graphviz is installed. */
-static bool write_graph(tg_tape *tp, const tg_tensor *y, const char *prefix) {
-  char path[512];
-  snprintf(path, sizeof path, "%s.dot", prefix);
-  FILE *f = fopen(path, "w");
-  if (!f) {
-    fprintf(stderr, "cannot write %s\n", path);
-    return false;
-  }
-  tg_status st = tg_write_dot(f, tp, y);
-  if (fclose(f) != 0 || st != TG_OK) {
-    fprintf(stderr, "cannot write %s\n", path);
-    return false;
-  }
-  printf("graph written to %s\n", path);
-  if (strchr(prefix, '\'')) return true; /* not quotable for the shell */
-  /* Top to bottom reads better than tg_write_dot's left to right for a
-   * chain this long: -Grankdir=TB overrides it when rendering. */
-  char cmd[2200];
-  snprintf(cmd, sizeof cmd,
-           "command -v dot >/dev/null 2>&1 && "
-           "dot -Grankdir=TB -Tsvg '%s.dot' -o '%s.svg' && "
-           "dot -Grankdir=TB -Tpng '%s.dot' -o '%s.png'",
-           prefix, prefix, prefix, prefix);
-  if (system(cmd) == 0)
-    printf("rendered %s.svg and %s.png with Graphviz\n", prefix, prefix);
-  else
-    printf("to render it: apt-get install graphviz, then dot -Tsvg %s.dot "
-           "-o %s.svg\n",
-           prefix, prefix);
-  return true;
-}
-
 static int part1(const char *prefix) {
   tg_tape *tp = tg_tape_new();
   if (!tp) return 1;
@@ -228,7 +196,7 @@ static int part1(const char *prefix) {
   ok &= tg_compare_grad(stdout, "dL/db1", b1, 2, (int64_t[]){2, 1}, h.db1);
   printf("%s\n\n", ok ? "all four agree" : "SOME GRADIENTS DISAGREE");
 
-  if (!write_graph(tp, loss, prefix)) ok = false;
+  if (!render_graph(tp, loss, prefix)) ok = false;
   tg_tape_free(tp);
   return ok ? 0 : 1;
 }

@@ -37,10 +37,34 @@ static void gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
   gemm_beta(dt, ta, tb, m, n, k, a, lda, b, ldb, 0.0, c, ldc);
 }
 
+/* One gemm per batch entry: into its own [m, n] block of c, or (sum) all
+ * adding into the one block c. */
+static void batch_gemms(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
+                        int64_t m, int64_t n, int64_t k, const tg_k_matrix *a,
+                        const tg_k_matrix *b, void *c, bool sum) {
+  size_t es = dt == TG_F32 ? 4 : 8;
+  int64_t batch = 1, idx[TG_MAX_DIMS] = {0};
+  for (int d = 0; d < batch_ndim; d++)
+    batch *= batch_shape[d];
+  for (int64_t i = 0; i < batch; i++) {
+    int64_t oa = 0, ob = 0;
+    for (int d = 0; d < batch_ndim; d++) {
+      oa += idx[d] * a->batch_strides[d];
+      ob += idx[d] * b->batch_strides[d];
+    }
+    gemm_beta(dt, a->trans, b->trans, m, n, k, (const char *)a->data + oa * es,
+              a->ld, (const char *)b->data + ob * es, b->ld, sum ? 1.0 : 0.0,
+              sum ? c : (char *)c + i * m * n * es, n);
+    for (int d = batch_ndim - 1; d >= 0; d--) {
+      if (++idx[d] < batch_shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
 void tg_k_matmul(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
                  int64_t m, int64_t n, int64_t k, const tg_k_matrix *a,
                  const tg_k_matrix *b, void *c) {
-  size_t es = dt == TG_F32 ? 4 : 8;
   int64_t batch = 1;
   for (int d = 0; d < batch_ndim; d++)
     batch *= batch_shape[d];
@@ -64,27 +88,12 @@ void tg_k_matmul(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
          n);
     return;
   }
-  int64_t idx[TG_MAX_DIMS] = {0};
-  for (int64_t i = 0; i < batch; i++) {
-    int64_t oa = 0, ob = 0;
-    for (int d = 0; d < batch_ndim; d++) {
-      oa += idx[d] * a->batch_strides[d];
-      ob += idx[d] * b->batch_strides[d];
-    }
-    gemm(dt, a->trans, b->trans, m, n, k, (const char *)a->data + oa * es,
-         a->ld, (const char *)b->data + ob * es, b->ld,
-         (char *)c + i * m * n * es, n);
-    for (int d = batch_ndim - 1; d >= 0; d--) {
-      if (++idx[d] < batch_shape[d]) break;
-      idx[d] = 0;
-    }
-  }
+  batch_gemms(dt, batch_ndim, batch_shape, m, n, k, a, b, c, false);
 }
 
 void tg_k_matmul_sum(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
                      int64_t m, int64_t n, int64_t k, const tg_k_matrix *a,
                      const tg_k_matrix *b, void *c) {
-  size_t es = dt == TG_F32 ? 4 : 8;
   int64_t batch = 1, flat[1] = {m * n};
   for (int d = 0; d < batch_ndim; d++)
     batch *= batch_shape[d];
@@ -92,18 +101,5 @@ void tg_k_matmul_sum(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
   if (batch == 0 || m == 0 || n == 0 || k == 0) return;
   /* One gemm per batch entry, each adding into c (beta = 1): no [batch, m,
    * n] intermediate and no separate sum. */
-  int64_t idx[TG_MAX_DIMS] = {0};
-  for (int64_t i = 0; i < batch; i++) {
-    int64_t oa = 0, ob = 0;
-    for (int d = 0; d < batch_ndim; d++) {
-      oa += idx[d] * a->batch_strides[d];
-      ob += idx[d] * b->batch_strides[d];
-    }
-    gemm_beta(dt, a->trans, b->trans, m, n, k, (const char *)a->data + oa * es,
-              a->ld, (const char *)b->data + ob * es, b->ld, 1.0, c, n);
-    for (int d = batch_ndim - 1; d >= 0; d--) {
-      if (++idx[d] < batch_shape[d]) break;
-      idx[d] = 0;
-    }
-  }
+  batch_gemms(dt, batch_ndim, batch_shape, m, n, k, a, b, c, true);
 }

@@ -41,6 +41,10 @@ typedef struct sweep_entry {
 void sweep_random_shape(tg_rng *rng, int *ndim, int64_t *shape, int min_rank);
 int64_t sweep_int(tg_rng *rng, int64_t lo, int64_t hi);
 void sweep_describe(sweep_case *c);
+/* An f64 constant on tp of whole numbers below limit, drawn from seed
+ * (indices, class labels). */
+tg_tensor *sweep_whole_numbers(tg_tape *tp, uint64_t seed, int ndim,
+                               const int64_t *shape, int64_t limit);
 
 /* The tables: primitives, then movement and indexing, then layer maths,
  * then layers, composed activations and losses. */

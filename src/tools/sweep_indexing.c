@@ -15,18 +15,6 @@ static void append(sweep_case *c, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* A 1-D index tensor of n whole numbers below limit, from the case seed. */
-static tg_tensor *index_tensor(tg_tape *tp, uint64_t seed, int ndim,
-                               const int64_t *shape, int64_t limit) {
-  tg_tensor *idx = tg_empty(tp, TG_F64, ndim, shape);
-  if (!idx) return NULL;
-  tg_rng rng;
-  tg_rng_seed(&rng, seed);
-  for (int64_t i = 0; i < idx->numel; i++)
-    ((double *)idx->data)[i] = (double)sweep_int(&rng, 0, limit - 1);
-  return idx;
-}
-
 /* --- slice, concat, pad --------------------------------------------------- */
 
 static void slice_case(tg_rng *rng, sweep_case *c) {
@@ -99,8 +87,8 @@ static void gather_case(tg_rng *rng, sweep_case *c) {
 }
 static tg_tensor *apply_gather(tg_tape *tp, tg_tensor *const *in,
                                const sweep_case *c) {
-  tg_tensor *idx = index_tensor(tp, c->seed, c->target_ndim, c->target,
-                                in[0]->shape[c->axes[0]]);
+  tg_tensor *idx = sweep_whole_numbers(tp, c->seed, c->target_ndim, c->target,
+                                       in[0]->shape[c->axes[0]]);
   return tg_gather(tp, in[0], c->axes[0], idx);
 }
 
@@ -114,15 +102,16 @@ static void scatter_case(tg_rng *rng, sweep_case *c) {
 }
 static tg_tensor *apply_scatter_add(tg_tape *tp, tg_tensor *const *in,
                                     const sweep_case *c) {
-  tg_tensor *idx = index_tensor(tp, c->seed, c->target_ndim, c->target,
-                                in[0]->shape[c->axes[0]]);
+  tg_tensor *idx = sweep_whole_numbers(tp, c->seed, c->target_ndim, c->target,
+                                       in[0]->shape[c->axes[0]]);
   return tg_scatter_add(tp, in[0], c->axes[0], idx, in[1]);
 }
 
 static tg_tensor *apply_index_select(tg_tape *tp, tg_tensor *const *in,
                                      const sweep_case *c) {
   int64_t n = c->target[c->axes[0]];
-  tg_tensor *idx = index_tensor(tp, c->seed, 1, &n, in[0]->shape[c->axes[0]]);
+  tg_tensor *idx =
+      sweep_whole_numbers(tp, c->seed, 1, &n, in[0]->shape[c->axes[0]]);
   return tg_index_select(tp, in[0], c->axes[0], idx);
 }
 

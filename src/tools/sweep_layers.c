@@ -39,18 +39,6 @@ static tg_tensor *const_uniform(tg_tape *tp, uint64_t seed, int ndim,
   return t;
 }
 
-/* A constant of whole numbers below limit (class labels, indices). */
-static tg_tensor *const_labels(tg_tape *tp, uint64_t seed, int ndim,
-                               const int64_t *shape, int64_t limit) {
-  tg_tensor *t = tg_empty(tp, TG_F64, ndim, shape);
-  if (!t) return NULL;
-  tg_rng rng;
-  tg_rng_seed(&rng, seed);
-  for (int64_t i = 0; i < t->numel; i++)
-    ((double *)t->data)[i] = (double)sweep_int(&rng, 0, limit - 1);
-  return t;
-}
-
 /* --- dense ---------------------------------------------------------------- */
 
 /* x [N, in] or [B, N, in], weight [out, in], bias [out] */
@@ -241,8 +229,8 @@ static void embedding_case(tg_rng *rng, sweep_case *c) {
  * repeat, so rows of the table's gradient add up) */
 static tg_tensor *apply_embedding(tg_tape *tp, tg_tensor *const *in,
                                   const sweep_case *c) {
-  tg_tensor *idx =
-      const_labels(tp, c->seed, c->target_ndim, c->target, in[0]->shape[0]);
+  tg_tensor *idx = sweep_whole_numbers(tp, c->seed, c->target_ndim, c->target,
+                                       in[0]->shape[0]);
   if (!idx) return NULL;
   int64_t flat[1] = {idx->numel}, shape[3] = {c->target[0], c->target[1], 0};
   shape[c->target_ndim] = in[0]->shape[1];
@@ -391,14 +379,14 @@ static void class_case(tg_rng *rng, sweep_case *c) {
 static tg_tensor *apply_cross_entropy(tg_tape *tp, tg_tensor *const *in,
                                       const sweep_case *c) {
   tg_tensor *labels =
-      const_labels(tp, c->seed, 1, in[0]->shape, in[0]->shape[1]);
+      sweep_whole_numbers(tp, c->seed, 1, in[0]->shape, in[0]->shape[1]);
   return tg_cross_entropy(tp, in[0], labels, red_of(c));
 }
 
 static tg_tensor *apply_nll(tg_tape *tp, tg_tensor *const *in,
                             const sweep_case *c) {
   tg_tensor *labels =
-      const_labels(tp, c->seed, 1, in[0]->shape, in[0]->shape[1]);
+      sweep_whole_numbers(tp, c->seed, 1, in[0]->shape, in[0]->shape[1]);
   return tg_nll_loss(tp, in[0], labels, red_of(c));
 }
 

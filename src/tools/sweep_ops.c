@@ -14,6 +14,17 @@ void sweep_random_shape(tg_rng *rng, int *ndim, int64_t *shape, int min_rank) {
     shape[d] = sweep_int(rng, 1, 4);
 }
 
+tg_tensor *sweep_whole_numbers(tg_tape *tp, uint64_t seed, int ndim,
+                               const int64_t *shape, int64_t limit) {
+  tg_tensor *t = tg_empty(tp, TG_F64, ndim, shape);
+  if (!t) return NULL;
+  tg_rng rng;
+  tg_rng_seed(&rng, seed);
+  for (int64_t i = 0; i < t->numel; i++)
+    ((double *)t->data)[i] = (double)sweep_int(&rng, 0, limit - 1);
+  return t;
+}
+
 void sweep_describe(sweep_case *c) {
   size_t pos = 0;
   for (int i = 0; i < c->n_inputs; i++) {
