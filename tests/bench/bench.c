@@ -5,8 +5,10 @@
 #include <string.h>
 #include <time.h>
 
-/* OpenBLAS's own setting (declared here to avoid depending on cblas.h). */
+/* OpenBLAS's own setting and name for its kernels (declared here to avoid
+ * depending on cblas.h). */
 void openblas_set_num_threads(int num_threads);
+char *openblas_get_corename(void);
 
 double tgb_now_ms(void) {
   struct timespec ts;
@@ -73,6 +75,46 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+double tgb_median(double *v, int n) {
+  if (n < 1) return 0;
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+const char *tgb_blas_core(void) {
+  const char *core = openblas_get_corename();
+  return core && *core ? core : "unknown";
+}
+
+double tgb_peak_rss_mib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  double mib = -1;
+  while (fgets(line, sizeof line, f)) {
+    long kib;
+    if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) {
+      mib = (double)kib / 1024.0;
+      break;
+    }
+  }
+  fclose(f);
+  return mib;
+}
+
+void tgb_stats_of(double *t, int n, tgb_stats *stats) {
+  memset(stats, 0, sizeof *stats);
+  if (n < 1) return;
+  double sum = 0;
+  for (int i = 0; i < n; i++)
+    sum += t[i];
+  stats->median_ms = tgb_median(t, n);
+  stats->iters = n;
+  stats->min_ms = t[0];
+  stats->max_ms = t[n - 1];
+  stats->mean_ms = sum / n;
+}
+
 int tgb_run(tgb_step_fn step, void *ctx, const tgb_opts *opts,
             tgb_stats *stats) {
   memset(stats, 0, sizeof *stats);
@@ -80,6 +122,7 @@ int tgb_run(tgb_step_fn step, void *ctx, const tgb_opts *opts,
     int rc = step(ctx);
     if (rc) return rc;
   }
+  if (opts->before_timed) opts->before_timed(ctx);
   int n = opts->iters;
   double *t = malloc((size_t)n * sizeof *t);
   if (!t) return -1;
@@ -92,15 +135,7 @@ int tgb_run(tgb_step_fn step, void *ctx, const tgb_opts *opts,
       return rc;
     }
   }
-  double sum = 0;
-  for (int i = 0; i < n; i++)
-    sum += t[i];
-  qsort(t, (size_t)n, sizeof *t, cmp_double);
-  stats->iters = n;
-  stats->min_ms = t[0];
-  stats->max_ms = t[n - 1];
-  stats->median_ms = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-  stats->mean_ms = sum / n;
+  tgb_stats_of(t, n, stats);
   free(t);
   return 0;
 }
@@ -113,6 +148,6 @@ void tgb_print_json(FILE *out, const char *workload, int threads,
           workload, threads, stats->median_ms, stats->min_ms, stats->max_ms,
           stats->iters);
   if (extra && *extra) fprintf(out, ", %s", extra);
-  fputs("}\n", out);
+  fprintf(out, ", \"blas_core\": \"%s\"}\n", tgb_blas_core());
   fflush(out);
 }

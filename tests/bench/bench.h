@@ -15,9 +15,12 @@ int tgb_setup_threads(void);
 
 /* Iterations from argv: --iters N and --warmup W (also --iters=N). Keeps
  * the defaults given when an option is absent; prints usage and returns
- * false on anything it does not know. */
+ * false on anything it does not know. before_timed, when not NULL, is
+ * called with the step's ctx between the warm-up and the first timed step
+ * (untimed), e.g. to reset a counter. */
 typedef struct tgb_opts {
   int iters, warmup;
+  void (*before_timed)(void *ctx);
 } tgb_opts;
 int tgb_parse_args(int argc, char **argv, tgb_opts *opts);
 
@@ -35,10 +38,25 @@ typedef struct tgb_stats {
 int tgb_run(tgb_step_fn step, void *ctx, const tgb_opts *opts,
             tgb_stats *stats);
 
+/* Fills stats from n step times in ms (sorts them in place). */
+void tgb_stats_of(double *times, int n, tgb_stats *stats);
+
 /* {"workload": "W3", "threads": 1, "median_ms": ..., "min_ms": ...,
- * "max_ms": ..., "iters": ...} on one line of out; extra, when not NULL or
- * empty, is appended verbatim after a comma (e.g. "\"batch\": 64"). */
+ * "max_ms": ..., "iters": ..., <extra>, "blas_core": "..."} on one line of
+ * out; extra, when not NULL or empty, is appended verbatim after a comma
+ * (e.g. "\"batch\": 64"). blas_core is tgb_blas_core(). */
 void tgb_print_json(FILE *out, const char *workload, int threads,
                     const tgb_stats *stats, const char *extra);
+
+/* OpenBLAS's name for the kernels it chose at run time ("Haswell",
+ * "SkylakeX", ...), or "unknown". */
+const char *tgb_blas_core(void);
+
+/* Peak resident memory of this process so far (VmHWM of /proc/self/status)
+ * in MiB, or -1 where it cannot be read. */
+double tgb_peak_rss_mib(void);
+
+/* The median of n values (sorts them in place); 0 for n < 1. */
+double tgb_median(double *v, int n);
 
 #endif

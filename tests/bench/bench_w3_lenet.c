@@ -131,7 +131,10 @@ int main(int argc, char **argv) {
   if (!rc) {
     fprintf(stderr, "W3: loss %.4f after step 1, %.4f after step %d\n",
             b.first_loss, b.last_loss, b.steps);
-    tgb_print_json(stdout, "W3", threads, &st, "\"batch\": 64");
+    char extra[96]; /* M1: peak resident memory after the run's steps */
+    snprintf(extra, sizeof extra, "\"batch\": 64, \"peak_rss_mib\": %.1f",
+             tgb_peak_rss_mib());
+    tgb_print_json(stdout, "W3", threads, &st, extra);
   }
   for (int i = 0; i < N_PARAMS; i++)
     tg_tensor_free(b.params[i]);
