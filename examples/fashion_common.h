@@ -1,5 +1,6 @@
-/* Shared by the Fashion-MNIST examples: loading the four IDX files and the
- * command line. */
+/* Shared by the Fashion-MNIST examples: loading the four IDX files, the
+ * command line, and training (alone, or data-parallel over MPI with
+ * --distributed: mpirun -np 2 ./build/examples/fashion_mlp --distributed). */
 #ifndef FASHION_COMMON_H
 #define FASHION_COMMON_H
 
@@ -18,19 +19,40 @@ typedef struct fashion {
 typedef struct fashion_args {
   const char *dir;
   int epochs;
+  int64_t batch;    /* per rank */
+  bool distributed; /* data-parallel over MPI */
 } fashion_args;
 
-/* --epochs N and an optional directory. */
+/* --epochs N, --batch N, --distributed and an optional directory. */
 static inline fashion_args fashion_parse(int argc, char **argv) {
-  fashion_args a = {FASHION_DEFAULT_DIR, 10};
+  fashion_args a = {FASHION_DEFAULT_DIR, 10, 64, false};
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--epochs") && i + 1 < argc)
       a.epochs = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+      a.batch = atoll(argv[++i]);
+    else if (!strcmp(argv[i], "--distributed"))
+      a.distributed = true;
     else
       a.dir = argv[i];
   }
   if (a.epochs < 1) a.epochs = 1;
+  if (a.batch < 1) a.batch = 64;
   return a;
+}
+
+/* With --distributed, starts MPI; every rank then runs the same program.
+ * Returns false after printing why it cannot. End with tg_dist_finalize
+ * (a no-op when MPI was not started). */
+static inline bool fashion_dist_start(const fashion_args *a, int *argc,
+                                      char ***argv) {
+  if (!a->distributed) return true;
+  if (tg_dist_init(argc, argv) == TG_OK) return true;
+  fprintf(stderr, "%s\n", tg_dist_errmsg());
+  if (!tg_dist_available())
+    fprintf(stderr, "Install libopenmpi-dev and rebuild (meson setup "
+                    "--reconfigure build -Dmpi=enabled).\n");
+  return false;
 }
 
 /* Pixels scaled to [0, 1] as [N, 1, 28, 28] (or [N, 784] when flat);
@@ -72,28 +94,41 @@ static inline void fashion_free(fashion *f) {
 }
 
 /* Fits with the test set as validation data and prints one line per epoch:
- * test accuracy and seconds. */
-static inline int fashion_train(tg_model *model, fashion *f, int epochs) {
+ * test accuracy, seconds (training and the test pass) and optimizer steps
+ * per second. With --distributed only rank 0 prints; each rank trains on
+ * its share of every batch of ranks x batch images. */
+static inline int fashion_train(tg_model *model, fashion *f,
+                                const fashion_args *a) {
   tg_adam_opts adam = {1e-3, 0, 0, 0, 0};
   tg_model_compile(model, TG_LOSS_CROSS_ENTROPY,
                    tg_adam_new(tg_model_params(model), &adam),
                    TG_METRIC_ACCURACY);
-  printf("%lld parameters; %lld training and %lld test images\n",
-         (long long)tg_params_numel(tg_model_params(model)),
-         (long long)f->train_x->shape[0], (long long)f->test_x->shape[0]);
+  bool lead = tg_dist_rank() == 0;
+  int ranks = a->distributed ? tg_dist_size() : 1;
+  int64_t n = f->train_x->shape[0], global = a->batch * ranks;
+  int64_t steps = n / global + (n % global / ranks > 0);
+  if (lead)
+    printf("%lld parameters; %lld training and %lld test images; %d rank%s "
+           "x batch %lld\n",
+           (long long)tg_params_numel(tg_model_params(model)), (long long)n,
+           (long long)f->test_x->shape[0], ranks, ranks > 1 ? "s" : "",
+           (long long)a->batch);
   tg_history *h = tg_model_fit(model, f->train_x, f->train_y,
-                               &(tg_fit_opts){.epochs = epochs,
-                                              .batch_size = 64,
+                               &(tg_fit_opts){.epochs = a->epochs,
+                                              .batch_size = a->batch,
                                               .val_x = f->test_x,
                                               .val_y = f->test_y,
-                                              .verbose = 1});
+                                              .verbose = 1,
+                                              .distributed = a->distributed});
   if (!h) {
-    fprintf(stderr, "fit failed: %s\n", tg_model_errmsg(model));
+    fprintf(stderr, "rank %d: fit failed: %s\n", tg_dist_rank(),
+            tg_model_errmsg(model));
     return 1;
   }
-  for (int e = 0; e < h->epochs; e++)
-    printf("epoch %d: test accuracy %.4f, %.1f s\n", e + 1, h->val_accuracy[e],
-           h->seconds[e]);
+  for (int e = 0; lead && e < h->epochs; e++)
+    printf("epoch %d: test accuracy %.4f, %.1f s, %lld steps, %.1f steps/s\n",
+           e + 1, h->val_accuracy[e], h->seconds[e], (long long)steps,
+           (double)steps / h->seconds[e]);
   tg_history_free(h);
   return 0;
 }

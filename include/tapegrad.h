@@ -15,6 +15,7 @@
 #include "tapegrad/layers.h"
 #include "tapegrad/io.h"
 #include "tapegrad/model.h"
+#include "tapegrad/dist.h"
 #include "tapegrad/viz.h"
 #include "tapegrad/custom.h"
 #include "tapegrad/check.h"

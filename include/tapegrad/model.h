@@ -94,6 +94,18 @@ typedef struct tg_fit_opts {
                    validation data); 0 never stops early */
   double min_delta;
   FILE *out; /* NULL means stdout */
+  /* Data-parallel training over MPI (tapegrad/dist.h; tg_dist_init first).
+   * Every rank passes the same data and options; batch_size is per rank,
+   * so a step learns from size * batch_size samples. Parameters are
+   * broadcast from rank 0 first; every epoch's order is rank 0's shuffle;
+   * global batch k is rows [k*G, (k+1)*G) of that order (G = size *
+   * batch_size), cut into size equal contiguous slices, rank r taking slice
+   * r (the epoch's last n mod size rows are left out so the slices stay
+   * equal); gradients are averaged before each optimizer step; buffers
+   * come from rank 0 after each epoch; validation is shared out in
+   * contiguous blocks; the history holds the figures of all ranks
+   * together (seconds are each rank's own), and only rank 0 prints. */
+  bool distributed;
 } tg_fit_opts;
 
 /* Per-epoch figures. NaN where a figure was not computed. */

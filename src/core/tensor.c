@@ -63,7 +63,9 @@ static bool shape_ok(tg_tape *tp, const char *op, tg_dtype dtype, int ndim,
     tg__fail(tp, TG_ERR_NULL, "%s: shape is NULL", op);
     return false;
   }
-  int64_t n = 1;
+  /* The sides other than 0 must multiply within the limit too, as in
+   * NumPy: the strides of an empty [0, 2^62, 2^62] would overflow. */
+  int64_t n = 1, nonzero = 1;
   int64_t limit = (int64_t)(SIZE_MAX / 2 / tg_dtype_size(dtype));
   if (limit > INT64_MAX / 2) limit = INT64_MAX / 2;
   for (int d = 0; d < ndim; d++) {
@@ -72,7 +74,7 @@ static bool shape_ok(tg_tape *tp, const char *op, tg_dtype dtype, int ndim,
                d, (long long)shape[d]);
       return false;
     }
-    if (shape[d] > 0 && n > limit / shape[d]) {
+    if (shape[d] > 0 && nonzero > limit / shape[d]) {
       tg__fail(tp, TG_ERR_SHAPE,
                "%s: shape is too large (element count "
                "overflows)",
@@ -80,6 +82,7 @@ static bool shape_ok(tg_tape *tp, const char *op, tg_dtype dtype, int ndim,
       return false;
     }
     n *= shape[d];
+    if (shape[d] > 0) nonzero *= shape[d];
   }
   *numel = n;
   return true;
@@ -354,6 +357,9 @@ tg_status tg_copy_in(tg_tensor *t, const void *buf) {
 
 bool tg_is_contiguous(const tg_tensor *t) {
   if (!t) return false;
+  /* No element, nothing out of place (and the strides tg__new_tensor gives
+   * [4, 0] would not pass the test below). */
+  if (t->numel == 0) return true;
   int64_t acc = 1;
   for (int d = t->ndim - 1; d >= 0; d--) {
     if (t->shape[d] != 1 && t->strides[d] != acc) return false;

@@ -339,7 +339,10 @@ static bool parse_metadata(json *js) {
 static bool parse_entry(json *js, entry *e) {
   bool have_shape = false, have_offsets = false;
   if (!expect(js, '{')) return false;
-  if (!accept(js, '}')) do {
+  /* "{}" has no fields: the closing brace is taken once, here or after the
+   * last field. */
+  if (!accept(js, '}')) {
+    do {
       char *key = parse_string(js);
       if (!key) return false;
       bool ok = expect(js, ':');
@@ -371,7 +374,8 @@ static bool parse_entry(json *js, entry *e) {
       tg__free(key);
       if (!ok) return false;
     } while (accept(js, ','));
-  if (!expect(js, '}')) return false;
+    if (!expect(js, '}')) return false;
+  }
   if (!e->dtype) return jfail(js, "tensor '%s' has no dtype", e->name);
   if (!have_shape) return jfail(js, "tensor '%s' has no shape", e->name);
   if (!have_offsets)
@@ -386,7 +390,11 @@ static bool parse_header(json *js, header *h) {
   if (js->p >= js->end || *js->p != '{')
     return jfail(js, "the header does not start with '{'");
   js->p++;
-  if (!accept(js, '}')) do {
+  /* "{}" (a file of no tensors, as tg_save_safetensors writes for an empty
+   * registry): the closing brace is taken once, here or after the last
+   * entry. */
+  if (!accept(js, '}')) {
+    do {
       char *name = parse_string(js);
       if (!name) return false;
       if (!expect(js, ':')) {
@@ -417,7 +425,8 @@ static bool parse_header(json *js, header *h) {
       e->name = name;
       if (!parse_entry(js, e)) return false;
     } while (accept(js, ','));
-  if (!expect(js, '}')) return false;
+    if (!expect(js, '}')) return false;
+  }
   skip_ws(js);
   if (js->p != js->end)
     return jfail(js, "unexpected '%c' after the header object", *js->p);

@@ -12,9 +12,11 @@ static void valid_range(int64_t ow, int64_t w, int64_t s, int64_t p,
                         int64_t off, int64_t *lo, int64_t *hi) {
   /* ix = ox*s + (off - p) >= 0  <=>  ox >= ceil((p - off) / s) */
   int64_t base = off - p;
-  int64_t l = base >= 0 ? 0 : (-base + s - 1) / s;
+  /* ceil(a / s) for a > 0 as (a - 1) / s + 1: a stride near INT64_MAX
+   * (one window position) must not overflow a + s - 1. */
+  int64_t l = base >= 0 ? 0 : (-base - 1) / s + 1;
   /* ix < w  <=>  ox < ceil((w - base) / s) */
-  int64_t h = w - base <= 0 ? 0 : (w - base + s - 1) / s;
+  int64_t h = w - base <= 0 ? 0 : (w - base - 1) / s + 1;
   if (h > ow) h = ow;
   if (l > h) l = h;
   *lo = l;

@@ -22,6 +22,9 @@ static void walk(int ndim, const int64_t *shape, int nops,
   for (int64_t i = 0; i < total; i++) {
     body(ctx, off);
     for (int d = ndim - 1; d >= 0; d--) {
+      /* A size-1 axis never moves an offset, and its stride may be huge
+       * (a slice with a step past the end): leave it out, as iter does. */
+      if (shape[d] == 1) continue;
       idx[d]++;
       for (int k = 0; k < nops; k++)
         off[k] += strides[k][d];

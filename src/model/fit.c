@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../dist/dist_internal.h"
 #include "model_internal.h"
 
 static double now_seconds(void) {
@@ -245,10 +246,68 @@ static void record(const tg_model *m, const tg_tally *t, double *loss,
   }
 }
 
-/* One epoch over the first n_train rows, in the batcher's order. */
+/* Where this process stands in data-parallel training: rank 0 of 1 when
+ * training alone. */
+typedef struct fit_world {
+  bool on;
+  int rank, size;
+} fit_world;
+
+/* Puts a failure of src/dist on the model's tape. */
+static void dist_failed(tg_model *m, tg_status st) {
+  tg__fail(m->tp, st, "%s", tg_dist_errmsg());
+}
+
+static void other_rank_failed(tg_model *m, int ranks) {
+  tg__fail(m->tp, TG_ERR_STATE,
+           "tg_model_fit: %d other rank%s failed (see %s message); training "
+           "stopped on every rank",
+           ranks, ranks > 1 ? "s" : "", ranks > 1 ? "their" : "its");
+}
+
+/* Averages the gradients over the ranks; ok says whether this rank's
+ * forward and backward went well, and rides along in the same reduction, so
+ * that every rank stops at the same step when one of them failed. */
+static bool average_grads(tg_model *m, bool ok) {
+  int failed = !ok;
+  tg_status st = tg__dist_average(m->ps, "tg_model_fit", &failed);
+  if (st) {
+    dist_failed(m, st);
+    return false;
+  }
+  if (failed && ok) other_rank_failed(m, failed);
+  return !failed;
+}
+
+/* Sums a tally over the ranks, with a failure flag. */
+static bool reduce_tally(tg_model *m, tg_tally *t, bool failed) {
+  double v[7] = {t->loss,           t->correct,         t->abs_err,
+                 t->sq_err,         (double)t->samples, (double)t->elements,
+                 failed ? 1.0 : 0.0};
+  tg_status st = tg_dist_sum(v, 7);
+  if (st) {
+    tg__fail(m->tp, st, "tg_model_fit: %s", tg_dist_errmsg());
+    return false;
+  }
+  if (v[6] > 0) {
+    if (!failed) other_rank_failed(m, (int)v[6]);
+    return false;
+  }
+  t->loss = v[0];
+  t->correct = v[1];
+  t->abs_err = v[2];
+  t->sq_err = v[3];
+  t->samples = (int64_t)v[4];
+  t->elements = (int64_t)v[5];
+  return true;
+}
+
+/* One epoch over the first n_train rows, in the batcher's order. Each of
+ * the batcher's batches is a global batch: the rank takes its slice of it
+ * (the whole batch when training alone). */
 static bool train_epoch(tg_model *m, const tg_tensor *x, const tg_tensor *y,
                         tg_batcher *b, int epoch, const tg_fit_opts *o,
-                        bool bar, tg_tally *t) {
+                        const fit_world *w, bool bar, tg_tally *t) {
   tg_tape *tp = m->tp;
   FILE *out = o->out ? o->out : stdout;
   memset(t, 0, sizeof *t);
@@ -256,22 +315,27 @@ static bool train_epoch(tg_model *m, const tg_tensor *x, const tg_tensor *y,
   const int64_t *idx;
   int64_t n, done = 0, total = 0;
   while (tg_batcher_next(b, &idx, &n))
-    total += n;
+    total += n - n % w->size;
   tg_batcher_reset(b);
   while (tg_batcher_next(b, &idx, &n)) {
-    tg_tensor *xb = tg_take_rows(tp, x, idx, n);
-    tg_tensor *yb = tg_take_rows(tp, y, idx, n);
+    /* size equal slices; the last batch's n mod size rows are left out */
+    int64_t share = n / w->size;
+    if (share == 0) continue;
+    idx += w->rank * share;
+    tg_tensor *xb = tg_take_rows(tp, x, idx, share);
+    tg_tensor *yb = tg_take_rows(tp, y, idx, share);
     tg_tensor *pred = tg__model_forward(m, tp, xb, true);
     tg_tensor *loss = tg__model_loss(m, tp, pred, yb);
-    if (!loss || tg_backward(tp, loss) != TG_OK ||
-        tg_optimizer_step(m->opt) != TG_OK) {
+    bool ok = loss && tg_backward(tp, loss) == TG_OK;
+    if (w->on && !average_grads(m, ok)) ok = false;
+    if (!ok || tg_optimizer_step(m->opt) != TG_OK) {
       if (!tg_error(tp))
         tg__fail(tp, TG_ERR_STATE, "tg_model_fit: optimizer step failed");
       return false;
     }
     tg_optimizer_zero_grad(m->opt);
     tg__tally_batch(m, t, pred, yb, tg_item(loss));
-    done += n;
+    done += share * w->size;
     if (bar) {
       char figures[256];
       describe_tally(m, t, "", figures, sizeof figures);
@@ -279,6 +343,42 @@ static bool train_epoch(tg_model *m, const tg_tensor *x, const tg_tensor *y,
     }
     tg_tape_reset(tp);
   }
+  return true;
+}
+
+/* The start of a data-parallel fit: checks that MPI runs, sends rank 0's
+ * parameters and shuffling seed to every rank, and gives the other ranks'
+ * dropout masks their own random numbers. */
+static bool start_distributed(tg_model *m, int64_t n_train, fit_world *w,
+                              uint64_t *shuffle_seed, bool *has_buffers) {
+  if (!tg__dist_ready()) {
+    tg__fail(m->tp, TG_ERR_STATE,
+             tg_dist_available()
+                 ? "tg_model_fit: distributed is set but MPI is not "
+                   "initialised; call tg_dist_init first"
+                 : "tg_model_fit: distributed is set but tapegrad was built "
+                   "without MPI");
+    return false;
+  }
+  *w = (fit_world){true, tg_dist_rank(), tg_dist_size()};
+  if (n_train < w->size) {
+    tg__fail(m->tp, TG_ERR_SHAPE,
+             "tg_model_fit: %lld training samples cannot be shared among %d "
+             "ranks",
+             (long long)n_train, w->size);
+    return false;
+  }
+  tg_status st = tg__dist_broadcast(m->ps, 0, false, "tg_model_fit");
+  if (!st) st = tg__dist_broadcast_u64(shuffle_seed, 0, "tg_model_fit");
+  if (st) {
+    dist_failed(m, st);
+    return false;
+  }
+  for (int i = 0; i < tg_params_count(m->ps); i++)
+    if (!tg_params_trainable(m->ps, i)) *has_buffers = true;
+  if (w->rank > 0)
+    tg_tape_seed(m->tp, tg_rng_u64(tg_tape_rng(m->tp)) +
+                            0x9e3779b97f4a7c15ull * (uint64_t)w->rank);
   return true;
 }
 
@@ -296,8 +396,14 @@ tg_history *tg_model_fit(tg_model *m, const tg_tensor *x, const tg_tensor *y,
   if (!o.val_x && o.validation_split > 0 && o.validation_split < 1)
     n_train = (int64_t)floor((double)rows * (1 - o.validation_split));
   bool has_val = o.val_x || n_train < rows;
+  fit_world w = {false, 0, 1};
+  uint64_t shuffle_seed = m->seed ^ 0xbadc0ffeull;
+  bool has_buffers = false;
+  if (o.distributed &&
+      !start_distributed(m, n_train, &w, &shuffle_seed, &has_buffers))
+    return NULL;
   tg_batcher *b =
-      tg_batcher_new(n_train, batch, !o.no_shuffle, m->seed ^ 0xbadc0ffeull);
+      tg_batcher_new(n_train, batch * w.size, !o.no_shuffle, shuffle_seed);
   tg_history *h = history_new(epochs);
   if (!b || !h) {
     tg__fail(m->tp, TG_ERR_NOMEM, "tg_model_fit: out of memory");
@@ -305,24 +411,40 @@ tg_history *tg_model_fit(tg_model *m, const tg_tensor *x, const tg_tensor *y,
     tg_history_free(h);
     return NULL;
   }
-  bool bar = o.verbose == 1 && isatty(fileno(out));
+  bool bar = o.verbose == 1 && w.rank == 0 && isatty(fileno(out));
   double best = INFINITY;
   int since_best = 0;
   for (int e = 0; e < epochs; e++) {
     double start = now_seconds();
     tg_tally tr, va;
-    if (!train_epoch(m, x, y, b, e + 1, &o, bar, &tr)) break;
+    if (!train_epoch(m, x, y, b, e + 1, &o, &w, bar, &tr)) break;
+    if (w.on && !reduce_tally(m, &tr, false)) break;
+    /* Batch norm's statistics saw only this rank's rows: rank 0's go to
+     * every rank, so that all of them hold the same model. */
+    if (w.on && has_buffers) {
+      tg_status st = tg__dist_broadcast(m->ps, 0, true, "tg_model_fit");
+      if (st) {
+        dist_failed(m, st);
+        break;
+      }
+    }
     record(m, &tr, &h->loss[e], &h->accuracy[e], &h->mae[e], &h->mse[e]);
     if (has_val) {
       const tg_tensor *vx = o.val_x ? o.val_x : x, *vy = o.val_x ? o.val_y : y;
       int64_t begin = o.val_x ? 0 : n_train, end = vx->shape[0];
-      if (tg__model_eval_range(m, vx, vy, begin, end, batch, &va)) break;
+      if (w.on) { /* a contiguous block of the validation rows per rank */
+        int64_t rows_v = end - begin;
+        end = begin + rows_v * (w.rank + 1) / w.size;
+        begin += rows_v * w.rank / w.size;
+      }
+      tg_status vs = tg__model_eval_range(m, vx, vy, begin, end, batch, &va);
+      if (w.on ? !reduce_tally(m, &va, vs != TG_OK) : vs != TG_OK) break;
       record(m, &va, &h->val_loss[e], &h->val_accuracy[e], &h->val_mae[e],
              &h->val_mse[e]);
     }
     h->seconds[e] = now_seconds() - start;
     h->epochs = e + 1;
-    if (o.verbose) {
+    if (o.verbose && w.rank == 0) {
       char figures[256], vfigures[256] = "";
       describe_tally(m, &tr, "", figures, sizeof figures);
       if (has_val) describe_tally(m, &va, "val_", vfigures, sizeof vfigures);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../nn/layer_internal.h"
 #include "model_internal.h"
 
 static tg_model *model_alloc(uint64_t seed) {
@@ -91,51 +92,86 @@ static const char *next_name(const tg_model *m, char *buf, size_t size) {
   return buf;
 }
 
-static tg_status add_activation(tg_model *m, int act) {
+/* Appends a layer a shorthand built. The shorthands check their arguments
+ * first, so a NULL layer with no error on the tape means its constructor
+ * ran out of memory. A layer the model could not take is freed, with the
+ * parameters it registered, instead of being leaked. */
+static tg_status add_built(tg_model *m, const char *fname, tg_layer *layer) {
+  if (!layer) {
+    if (!tg_error(m->tp))
+      tg__fail(m->tp, TG_ERR_NOMEM, "%s: out of memory", fname);
+    return tg_error(m->tp);
+  }
+  tg_status st = tg_model_add(m, layer);
+  if (st != TG_OK) tg__layer_fail(layer);
+  return st;
+}
+
+static bool act_ok(tg_model *m, const char *fname, int act) {
+  if (act == TG_ACT_NONE || (act >= TG_ACT_RELU && act <= TG_ACT_SOFTMAX))
+    return true;
+  tg__fail(m->tp, TG_ERR_ARG, "%s: unknown activation %d", fname, act);
+  return false;
+}
+
+static tg_status add_activation(tg_model *m, const char *fname, int act) {
   if (act == TG_ACT_NONE) return TG_OK;
   char name[16];
-  return tg_model_add(m, tg_activation_new(next_name(m, name, sizeof name),
-                                           (tg_activation)act, 0));
+  return add_built(m, fname,
+                   tg_activation_new(next_name(m, name, sizeof name),
+                                     (tg_activation)act, 0));
 }
 
 tg_status tg_model_add_dense(tg_model *m, int64_t in, int64_t out, int act) {
+  static const char fn[] = "tg_model_add_dense";
   if (!m) return TG_ERR_NULL;
+  if (!act_ok(m, fn, act)) return TG_ERR_ARG;
   char name[16];
-  tg_status st = tg_model_add(m, tg_dense_new(m->ps, m->tp,
-                                              next_name(m, name, sizeof name),
-                                              in, out, m->dtype, &m->rng));
-  return st ? st : add_activation(m, act);
+  tg_status st =
+      add_built(m, fn,
+                tg_dense_new(m->ps, m->tp, next_name(m, name, sizeof name), in,
+                             out, m->dtype, &m->rng));
+  return st ? st : add_activation(m, fn, act);
 }
 
 tg_status tg_model_add_conv2d(tg_model *m, int64_t in_c, int64_t out_c,
                               int64_t k, int64_t padding, int act) {
+  static const char fn[] = "tg_model_add_conv2d";
   if (!m) return TG_ERR_NULL;
+  if (!act_ok(m, fn, act)) return TG_ERR_ARG;
   char name[16];
   tg_conv_opts o = {{0}, {padding, padding}, {0}, 0};
-  tg_status st = tg_model_add(
-      m, tg_conv2d_new(m->ps, m->tp, next_name(m, name, sizeof name), in_c,
-                       out_c, k, k, &o, m->dtype, &m->rng));
-  return st ? st : add_activation(m, act);
+  tg_status st =
+      add_built(m, fn,
+                tg_conv2d_new(m->ps, m->tp, next_name(m, name, sizeof name),
+                              in_c, out_c, k, k, &o, m->dtype, &m->rng));
+  return st ? st : add_activation(m, fn, act);
 }
 
 tg_status tg_model_add_max_pool2d(tg_model *m, int64_t k) {
   if (!m) return TG_ERR_NULL;
   char name[16];
   tg_window w = {{k, k}, {0}, {0}, {0}};
-  return tg_model_add(m,
-                      tg_max_pool2d_new(next_name(m, name, sizeof name), &w));
+  return add_built(m, "tg_model_add_max_pool2d",
+                   tg_max_pool2d_new(next_name(m, name, sizeof name), &w));
 }
 
 tg_status tg_model_add_flatten(tg_model *m) {
   if (!m) return TG_ERR_NULL;
   char name[16];
-  return tg_model_add(m, tg_flatten_new(next_name(m, name, sizeof name)));
+  return add_built(m, "tg_model_add_flatten",
+                   tg_flatten_new(next_name(m, name, sizeof name)));
 }
 
 tg_status tg_model_add_dropout(tg_model *m, double p) {
+  static const char fn[] = "tg_model_add_dropout";
   if (!m) return TG_ERR_NULL;
+  if (!(p >= 0 && p <= 1)) {
+    tg__fail(m->tp, TG_ERR_ARG, "%s: p = %g is not in [0, 1]", fn, p);
+    return TG_ERR_ARG;
+  }
   char name[16];
-  return tg_model_add(m, tg_dropout_new(next_name(m, name, sizeof name), p));
+  return add_built(m, fn, tg_dropout_new(next_name(m, name, sizeof name), p));
 }
 
 tg_params *tg_model_params(tg_model *m) { return m ? m->ps : NULL; }
@@ -162,7 +198,8 @@ tg_status tg_model_compile(tg_model *m, tg_loss_kind loss, tg_optimizer *opt,
     tg_adam_opts keras = {1e-3, 0.9, 0.999, 1e-7, 0};
     opt = tg_adam_new(m->ps, &keras);
     if (!opt) {
-      tg__fail(m->tp, TG_ERR_NOMEM, "tg_model_compile: cannot make Adam");
+      tg__fail(m->tp, TG_ERR_NOMEM,
+               "tg_model_compile: out of memory making Adam");
       return TG_ERR_NOMEM;
     }
   }

@@ -148,7 +148,13 @@ static tg_layer *recurrent_new(const tg_layer_class *cls, tg_params *ps,
   for (int k = 0; k < (int)kind; k++) {
     int64_t block[2] = {hid, hid};
     tg_tensor *q = tg_tensor_new(tp, dtype, 2, block);
-    if (!q || tg_init(q, TG_INIT_ORTHOGONAL, 0, rng)) {
+    /* tg_init reports no message (it has no tape): its QR scratch can run
+     * out of memory, which must not pass as a silent NULL. */
+    tg_status st = q ? tg_init(q, TG_INIT_ORTHOGONAL, 0, rng) : TG_OK;
+    if (st != TG_OK)
+      tg__fail(tp, st, "%s '%s': %s initialising weight_hh_l0", cls->kind,
+               l->name, tg_strerror(st));
+    if (!q || st != TG_OK) {
       tg_tensor_free(q);
       return tg__layer_fail(l);
     }

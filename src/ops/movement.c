@@ -12,6 +12,23 @@ tg_tensor *tg__contiguous_data(tg_tape *tp, const char *op, tg_tensor *x) {
   return c;
 }
 
+/* Whether a view of this shape stays within the sizes tg__new_tensor
+ * allows: its sides other than 0 multiply to a count whose bytes fit. A
+ * view holds no data of its own, but its strides (in elements, and in
+ * bytes in the kernels) are products of those sides: an empty
+ * [0, 2^62, 2^62] would overflow them. */
+static bool view_size_ok(tg_dtype dtype, int ndim, const int64_t *shape) {
+  int64_t limit = (int64_t)(SIZE_MAX / 2 / tg_dtype_size(dtype));
+  if (limit > INT64_MAX / 2) limit = INT64_MAX / 2;
+  int64_t nonzero = 1;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] <= 0) continue;
+    if (nonzero > limit / shape[d]) return false;
+    nonzero *= shape[d];
+  }
+  return true;
+}
+
 /* --- reshape ------------------------------------------------------------- */
 
 /* d reshape(x) = reshape(g, x.shape) */
@@ -74,6 +91,9 @@ tg_tensor *tg_reshape(tg_tape *tp, tg_tensor *x, int ndim,
                     tg_shape_str(x, bx, sizeof bx), (long long)x->numel,
                     tg__shape_fmt(ndim, shape, bs, sizeof bs),
                     (long long)known);
+  if (!view_size_ok(x->dtype, ndim, want))
+    return tg__fail(tp, TG_ERR_SHAPE, "tg_reshape: %s is too large",
+                    tg__shape_fmt(ndim, want, bs, sizeof bs));
   tg_tensor *src = tg__contiguous_data(tp, "tg_reshape", x);
   if (!src) return NULL;
   int64_t strides[TG_MAX_DIMS];
@@ -182,6 +202,7 @@ tg_tensor *tg_expand(tg_tape *tp, tg_tensor *x, int ndim,
     if (shape[d] < 0) ok = false;
     if (xd >= 0 && x->shape[xd] != shape[d] && x->shape[xd] != 1) ok = false;
   }
+  ok = ok && view_size_ok(x->dtype, ndim, shape);
   if (!ok)
     return tg__fail(tp, TG_ERR_SHAPE, "tg_expand: cannot broadcast %s to %s",
                     tg_shape_str(x, bx, sizeof bx),

@@ -60,11 +60,18 @@ static const tg_op_def OP_EMBED = {
     .rule = "the gradient is sliced at the embedded positions",
     .saves = 0};
 
-/* The strides and offset of the range start, start+step, ... along axis. */
+/* The strides and offset of the count elements start, start+step, ...
+ * along axis. With fewer than two elements the step is never taken, and
+ * stride * step may not fit (a step of INT64_MAX): for one element it is
+ * kept only when it fits, for none the stride stays as it is (the kernels
+ * scale the strides of empty axes to bytes). */
 static void range_view(const tg_tensor *t, int axis, int64_t start,
-                       int64_t step, int64_t *strides, int64_t *offset) {
+                       int64_t step, int64_t count, int64_t *strides,
+                       int64_t *offset) {
   memcpy(strides, t->strides, sizeof(int64_t) * (size_t)t->ndim);
-  strides[axis] *= step;
+  int64_t s = strides[axis]; /* >= 0 */
+  if (count > 1 || (count == 1 && (s == 0 || step <= INT64_MAX / s)))
+    strides[axis] = s * step;
   *offset = start * t->strides[axis];
 }
 
@@ -75,7 +82,7 @@ static tg_tensor *embed(tg_tape *tp, tg_tensor *g, int ndim,
   tg_tensor *out = tg_zeros(tp, g->dtype, ndim, shape);
   if (!out) return NULL;
   int64_t strides[TG_MAX_DIMS], offset;
-  range_view(out, axis, start, step, strides, &offset);
+  range_view(out, axis, start, step, g->shape[axis], strides, &offset);
   size_t es = tg_dtype_size(g->dtype);
   tg_k_copy(g->dtype, g->ndim, g->shape, (char *)out->data + offset * es,
             strides, g->data, g->strides);
@@ -112,7 +119,7 @@ tg_tensor *tg_slice(tg_tape *tp, tg_tensor *x, int axis, int64_t start,
   int64_t shape[TG_MAX_DIMS], strides[TG_MAX_DIMS], offset;
   memcpy(shape, x->shape, sizeof shape);
   shape[a] = count;
-  range_view(x, a, lo, step, strides, &offset);
+  range_view(x, a, lo, step, count, strides, &offset);
   if (count == 0) offset = 0;
   tg_tensor *out =
       tg__new_view(tp, "tg_slice", x, x->ndim, shape, strides, offset);
@@ -180,6 +187,9 @@ tg_tensor *tg_concat(tg_tape *tp, int n, tg_tensor *const *xs, int axis) {
                       i + 1, tg_shape_str(x, bi, sizeof bi),
                       tg_dtype_name(x->dtype), tg_shape_str(x0, b0, sizeof b0),
                       tg_dtype_name(x0->dtype), a);
+    if (x->shape[a] > INT64_MAX - shape[a])
+      return tg__fail(tp, TG_ERR_SHAPE,
+                      "tg_concat: the joined axis %d would be too long", a);
     shape[a] += x->shape[a];
   }
   tg_tensor *out = tg__new_tensor(tp, "tg_concat", x0->dtype, x0->ndim, shape);
@@ -233,6 +243,13 @@ tg_tensor *tg_pad(tg_tape *tp, tg_tensor *x, const int64_t *pads,
                       "tg_pad: negative padding %lld, %lld "
                       "on axis %d",
                       (long long)pads[2 * d], (long long)pads[2 * d + 1], d);
+    if (pads[2 * d] > INT64_MAX - x->shape[d] ||
+        pads[2 * d + 1] > INT64_MAX - x->shape[d] - pads[2 * d])
+      return tg__fail(tp, TG_ERR_SHAPE,
+                      "tg_pad: padding %lld, %lld on axis %d of size %lld "
+                      "is too large",
+                      (long long)pads[2 * d], (long long)pads[2 * d + 1], d,
+                      (long long)x->shape[d]);
     shape[d] = x->shape[d] + pads[2 * d] + pads[2 * d + 1];
   }
   tg_tensor *out = tg_full(tp, x->dtype, x->ndim, shape, value);

@@ -6,15 +6,34 @@
 
 static int64_t or_one(int64_t v) { return v ? v : 1; }
 
+/* Whether the span dilation (kernel - 1) + 1 and the padded side
+ * in + 2 padding of spatial axis d can be computed in int64 (the window's
+ * other checks passed: kernel >= 1, padding and dilation >= 0). */
+static bool window_fits(const tg_window *w, int d, int64_t in) {
+  return in >= 0 &&
+         w->kernel[d] - 1 <= (INT64_MAX - 1) / or_one(w->dilation[d]) &&
+         w->padding[d] <= (INT64_MAX - in) / 2;
+}
+
 bool tg__window_out(const tg_window *w, int nsp, const int64_t *in,
                     int64_t *out) {
   for (int d = 0; d < nsp; d++) {
+    if (w->kernel[d] < 1 || w->stride[d] < 0 || w->padding[d] < 0 ||
+        w->dilation[d] < 0 || !window_fits(w, d, in[d]))
+      return false;
     int64_t span = or_one(w->dilation[d]) * (w->kernel[d] - 1) + 1;
     int64_t room = in[d] + 2 * w->padding[d] - span;
-    if (w->kernel[d] < 1 || room < 0) return false;
+    if (room < 0) return false;
     out[d] = room / or_one(w->stride[d]) + 1;
   }
   return true;
+}
+
+/* a * b for sides a, b >= 0, or -1 when the product does not fit (or a
+ * side is -1 from an earlier product). */
+static int64_t side_product(int64_t a, int64_t b) {
+  if (a < 0 || b < 0 || (a && b > INT64_MAX / a)) return -1;
+  return a * b;
 }
 
 /* Validates a window for an input of nsp spatial sides; fills geometry. */
@@ -33,6 +52,19 @@ static bool window_ok(tg_tape *tp, const char *fname, const tg_window *w,
                "spatial axis %d (kernel >= 1, others >= 0)",
                fname, (long long)w->kernel[d], (long long)w->stride[d],
                (long long)w->padding[d], (long long)w->dilation[d], d);
+      return false;
+    }
+    if (in[d] < 0) {
+      tg__fail(tp, TG_ERR_SHAPE, "%s: spatial axis %d has negative size %lld",
+               fname, d, (long long)in[d]);
+      return false;
+    }
+    if (!window_fits(w, d, in[d])) {
+      tg__fail(tp, TG_ERR_ARG,
+               "%s: kernel %lld, padding %lld, dilation %lld on spatial axis "
+               "%d of size %lld are too large",
+               fname, (long long)w->kernel[d], (long long)w->padding[d],
+               (long long)w->dilation[d], d, (long long)in[d]);
       return false;
     }
   }
@@ -67,6 +99,17 @@ static bool window_ok(tg_tape *tp, const char *fname, const tg_window *w,
       .dh = two ? or_one(w->dilation[0]) : 1,
       .dw = or_one(w->dilation[two ? 1 : 0]),
   };
+  /* The columns are [N, C*kh*kw, oh*ow]: both products must fit (the
+   * tensor's own check then sees their product with N). */
+  int64_t rows = side_product(k->c, side_product(k->kh, k->kw));
+  if (rows < 0 || side_product(k->oh, k->ow) < 0) {
+    tg__fail(tp, TG_ERR_SHAPE,
+             "%s: %lld channels with a %lldx%lld kernel at %lldx%lld "
+             "positions are too many",
+             fname, (long long)k->c, (long long)k->kh, (long long)k->kw,
+             (long long)k->oh, (long long)k->ow);
+    return false;
+  }
   return true;
 }
 
@@ -170,11 +213,16 @@ tg_tensor *tg_fold(tg_tape *tp, tg_tensor *cols, int n_spatial,
                     "tg_fold: columns must be [N, C*k, L], "
                     "got %s",
                     tg_shape_str(cols, bc, sizeof bc));
-  int64_t kk = w ? w->kernel[0] * (n_spatial == 2 ? w->kernel[1] : 1) : 1;
+  /* The kernel's size; 1 stands in for a kernel window_ok refuses (below
+   * 1, or too large to multiply out). */
+  int64_t k0 = w ? w->kernel[0] : 1;
+  int64_t k1 = w && n_spatial == 2 ? w->kernel[1] : 1;
+  int64_t kk = k0 >= 1 && k1 >= 1 ? side_product(k0, k1) : 1;
+  if (kk < 1) kk = 1;
   tg_k_window k;
-  if (kk < 1 || !window_ok(tp, "tg_fold", w, n_spatial, cols->shape[0],
-                           cols->shape[1] / kk, out_size, &k))
-    return kk < 1 ? tg__fail(tp, TG_ERR_ARG, "tg_fold: empty kernel") : NULL;
+  if (!window_ok(tp, "tg_fold", w, n_spatial, cols->shape[0],
+                 cols->shape[1] / kk, out_size, &k))
+    return NULL;
   if (cols->shape[1] % kk || cols->shape[2] != k.oh * k.ow)
     return tg__fail(tp, TG_ERR_SHAPE,
                     "tg_fold: columns %s do not match a "
