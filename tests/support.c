@@ -2,6 +2,7 @@
 #include "support.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,4 +406,24 @@ int tgt_run_suite(Suite *s) {
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+void tgt_expect_err(tg_tape *tp, const char *what, const tg_tensor *r,
+                    tg_status code, ...) {
+  const char *msg = tg_errmsg(tp);
+  char shape[96];
+  ck_assert_msg(r == NULL, "%s: expected NULL, got a tensor %s", what,
+                tg_shape_str(r, shape, sizeof shape));
+  ck_assert_msg(tg_error(tp) != TG_OK, "%s: no error on the tape", what);
+  if (code != TG_OK)
+    ck_assert_msg(tg_error(tp) == code, "%s: error %s (\"%s\"), expected %s",
+                  what, tg_strerror(tg_error(tp)), msg, tg_strerror(code));
+  va_list ap;
+  va_start(ap, code);
+  for (const char *s = va_arg(ap, const char *); s;
+       s = va_arg(ap, const char *))
+    ck_assert_msg(strstr(msg, s) != NULL, "%s: message \"%s\" lacks \"%s\"",
+                  what, msg, s);
+  va_end(ap);
+  tg_clear_error(tp);
 }

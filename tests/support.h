@@ -89,6 +89,12 @@ double tgt_check_grad(tgt_fn f, void *ctx, int n, const tgt_input *inputs);
 double tgt_check_grad2(tgt_fn f, void *ctx, int n, const tgt_input *inputs,
                        uint64_t seed);
 
+/* Asserts r is NULL, tp's error is code (or any error when code is TG_OK),
+ * and the message holds every string of the NULL-terminated list that
+ * follows; then clears the error. what names the call in failures. */
+void tgt_expect_err(tg_tape *tp, const char *what, const tg_tensor *r,
+                    tg_status code, ...);
+
 /* Runs a Check suite (in fork mode unless CK_FORK says otherwise), frees
  * it, and returns the process exit status: non-zero if any test failed. */
 int tgt_run_suite(Suite *s);

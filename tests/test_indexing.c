@@ -1226,32 +1226,11 @@ static tg_tensor *vals1(int64_t n, const double *v) {
   return tg_from_f64(etp, TG_F64, 1, &n, v);
 }
 
-/* Asserts r is NULL, the tape error is code (or any error when code is
- * TG_OK), and the message holds every string of the NULL-terminated list;
- * then clears the error. */
-static void expect_err(const char *what, tg_tensor *r, tg_status code, ...) {
-  const char *msg = tg_errmsg(etp);
-  ck_assert_msg(r == NULL, "%s: expected NULL, got a tensor %s", what,
-                shape_of(r));
-  ck_assert_msg(tg_error(etp) != TG_OK, "%s: no error on the tape", what);
-  if (code != TG_OK)
-    ck_assert_msg(tg_error(etp) == code, "%s: error %s (\"%s\"), expected %s",
-                  what, tg_strerror(tg_error(etp)), msg, tg_strerror(code));
-  va_list ap;
-  va_start(ap, code);
-  for (const char *s = va_arg(ap, const char *); s;
-       s = va_arg(ap, const char *))
-    ck_assert_msg(strstr(msg, s) != NULL, "%s: message \"%s\" lacks \"%s\"",
-                  what, msg, s);
-  va_end(ap);
-  tg_clear_error(etp);
-}
-
 #define EXPECT_ERR(call, code, ...)                                            \
   do {                                                                         \
     tg_clear_error(etp);                                                       \
     tg_tensor *r_ = (call);                                                    \
-    expect_err(#call, r_, code, __VA_ARGS__, (const char *)NULL);              \
+    tgt_expect_err(etp, #call, r_, code, __VA_ARGS__, (const char *)NULL);     \
   } while (0)
 
 START_TEST(test_gather_errors) {

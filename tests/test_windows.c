@@ -1150,32 +1150,11 @@ static tg_tensor *zeros(tg_dtype dt, int ndim, int64_t a, int64_t b, int64_t c,
 #define Z3(a, b, c) zeros(TG_F64, 3, a, b, c, 0)
 #define Z1(a) zeros(TG_F64, 1, a, 0, 0, 0)
 
-/* Asserts r is NULL, the tape error is code (or any error when code is
- * TG_OK), and the message holds every string of the NULL-terminated list;
- * then clears the error. */
-static void expect_err(const char *what, tg_tensor *r, tg_status code, ...) {
-  const char *msg = tg_errmsg(etp);
-  ck_assert_msg(r == NULL, "%s: expected NULL, got a tensor %s", what,
-                shape_of(r));
-  ck_assert_msg(tg_error(etp) != TG_OK, "%s: no error on the tape", what);
-  if (code != TG_OK)
-    ck_assert_msg(tg_error(etp) == code, "%s: error %s (\"%s\"), expected %s",
-                  what, tg_strerror(tg_error(etp)), msg, tg_strerror(code));
-  va_list ap;
-  va_start(ap, code);
-  for (const char *s = va_arg(ap, const char *); s;
-       s = va_arg(ap, const char *))
-    ck_assert_msg(strstr(msg, s) != NULL, "%s: message \"%s\" lacks \"%s\"",
-                  what, msg, s);
-  va_end(ap);
-  tg_clear_error(etp);
-}
-
 #define EXPECT_ERR(call, code, ...)                                            \
   do {                                                                         \
     tg_clear_error(etp);                                                       \
     tg_tensor *r_ = (call);                                                    \
-    expect_err(#call, r_, code, __VA_ARGS__, (const char *)NULL);              \
+    tgt_expect_err(etp, #call, r_, code, __VA_ARGS__, (const char *)NULL);     \
   } while (0)
 
 /* Like EXPECT_ERR but the message must name one of two functions. */
@@ -1187,7 +1166,7 @@ static void expect_err(const char *what, tg_tensor *r, tg_status code, ...) {
     ck_assert_msg(strstr(m_, fa) || strstr(m_, fb),                            \
                   "%s: message \"%s\" names neither %s nor %s", #call, m_, fa, \
                   fb);                                                         \
-    expect_err(#call, r_, code, text, (const char *)NULL);                     \
+    tgt_expect_err(etp, #call, r_, code, text, (const char *)NULL);            \
   } while (0)
 
 static tg_conv_opts copts(int64_t stride, int64_t padding, int64_t dilation,
