@@ -63,14 +63,17 @@ static const tg_op_def OP_EMBED = {
 /* The strides and offset of the count elements start, start+step, ...
  * along axis. With fewer than two elements the step is never taken, and
  * stride * step may not fit (a step of INT64_MAX): for one element it is
- * kept only when it fits, for none the stride stays as it is (the kernels
- * scale the strides of empty axes to bytes). */
+ * kept only when it fits; an empty axis gets stride 0, since the kernels
+ * scale the strides of empty axes to bytes and the input's may be huge (a
+ * size-1 axis sliced with such a step before). */
 static void range_view(const tg_tensor *t, int axis, int64_t start,
                        int64_t step, int64_t count, int64_t *strides,
                        int64_t *offset) {
   memcpy(strides, t->strides, sizeof(int64_t) * (size_t)t->ndim);
   int64_t s = strides[axis]; /* >= 0 */
-  if (count > 1 || (count == 1 && (s == 0 || step <= INT64_MAX / s)))
+  if (count == 0)
+    strides[axis] = 0;
+  else if (count > 1 || s == 0 || step <= INT64_MAX / s)
     strides[axis] = s * step;
   *offset = start * t->strides[axis];
 }
