@@ -9,7 +9,9 @@
  * process on a separate model, without collectives, and every rank compares
  * its own distributed model with it. Each rank counts its own checks; the
  * counts are summed over the ranks, rank 0 prints "N passed, M failed", and
- * every rank exits with the common verdict. */
+ * every rank exits with the common verdict. It is not a Check suite on
+ * purpose: Check forks each test, and forked children cannot share one MPI
+ * job; the CHECK macro below counts failures instead of ck_assert. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
