@@ -427,3 +427,16 @@ void tgt_expect_err(tg_tape *tp, const char *what, const tg_tensor *r,
   va_end(ap);
   tg_clear_error(tp);
 }
+
+bool tgt_close_all(const char *label, const double *got, const double *ref,
+                   int64_t n, double tol) {
+  for (int64_t i = 0; i < n; i++) {
+    double d = fabs(got[i] - ref[i]);
+    if (!(d <= tol * fmax(1.0, fabs(ref[i])))) {
+      fprintf(stderr, "%s: element %lld is %.17g, expected %.17g\n", label,
+              (long long)i, got[i], ref[i]);
+      return false;
+    }
+  }
+  return true;
+}

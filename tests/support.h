@@ -89,6 +89,11 @@ double tgt_check_grad(tgt_fn f, void *ctx, int n, const tgt_input *inputs);
 double tgt_check_grad2(tgt_fn f, void *ctx, int n, const tgt_input *inputs,
                        uint64_t seed);
 
+/* true when every |got - ref| <= tol * max(1, |ref|); prints the first
+ * mismatch to stderr under label. */
+bool tgt_close_all(const char *label, const double *got, const double *ref,
+                   int64_t n, double tol);
+
 /* Asserts r is NULL, tp's error is code (or any error when code is TG_OK),
  * and the message holds every string of the NULL-terminated list that
  * follows; then clears the error. what names the call in failures. */

@@ -69,20 +69,6 @@ static const char *shape_str(int ndim, const int64_t *shape) {
   return buf;
 }
 
-/* Every |got - ref| <= tol * max(1, |ref|); prints the first mismatch. */
-static bool close_all(const char *label, const double *got, const double *ref,
-                      int64_t n, double tol) {
-  for (int64_t i = 0; i < n; i++) {
-    double d = fabs(got[i] - ref[i]);
-    if (!(d <= tol * fmax(1.0, fabs(ref[i])))) {
-      fprintf(stderr, "%s: element %lld is %.17g, expected %.17g\n", label,
-              (long long)i, got[i], ref[i]);
-      return false;
-    }
-  }
-  return true;
-}
-
 /* Reads t (checking its shape and dtype) and compares with ref. */
 static void expect_values(const char *label, tg_tape *tp, const tg_tensor *t,
                           tg_dtype dt, int ndim, const int64_t *shape,
@@ -96,7 +82,8 @@ static void expect_values(const char *label, tg_tape *tp, const tg_tensor *t,
   int64_t n = numel(ndim, shape);
   double *got = alloc_d(n);
   ck_assert_msg(n == 0 || tgt_copy_out(t, got), "%s: cannot read", label);
-  ck_assert_msg(close_all(label, got, ref, n, tol), "%s: values differ", label);
+  ck_assert_msg(tgt_close_all(label, got, ref, n, tol), "%s: values differ",
+                label);
   free(got);
 }
 
@@ -831,7 +818,7 @@ static void check_stability(int axis, int which) {
     }
   }
   /* softmax values lie in [0, 1]: absolute 1e-6; the others relative */
-  ck_assert_msg(close_all(label, got, ref, n, 1e-6), "%s: values differ",
+  ck_assert_msg(tgt_close_all(label, got, ref, n, 1e-6), "%s: values differ",
                 label);
   tg_tape_free(tp);
 }

@@ -217,21 +217,6 @@ static double *distinct_buf(tg_rng *rng, int64_t n, bool f32) {
   return p;
 }
 
-/* true when every |got - ref| <= tol * max(1, |ref|); prints the first
- * mismatch. */
-static bool close_all(const char *label, const double *got, const double *ref,
-                      int64_t n, double tol) {
-  for (int64_t i = 0; i < n; i++) {
-    double d = fabs(got[i] - ref[i]);
-    if (!(d <= tol * fmax(1.0, fabs(ref[i])))) {
-      fprintf(stderr, "%s: element %lld is %.17g, expected %.17g\n", label,
-              (long long)i, got[i], ref[i]);
-      return false;
-    }
-  }
-  return true;
-}
-
 static bool shape_is(const tg_tensor *t, int ndim, const int64_t *shape) {
   if (!t || t->ndim != ndim) return false;
   for (int i = 0; i < ndim; i++)
@@ -306,7 +291,7 @@ static bool run_conv_case(const conv_cfg *cf, bool one_d, tg_dtype dt,
   ck_assert_msg(y->dtype == dt, "%s: output dtype %s", label,
                 tg_dtype_name(y->dtype));
   ck_assert(tgt_copy_out(y, got));
-  ck_assert_msg(close_all(label, got, ref, ny, tol), "%s: values differ",
+  ck_assert_msg(tgt_close_all(label, got, ref, ny, tol), "%s: values differ",
                 label);
   tg_tape_free(tp);
   free(x), free(w), free(b), free(ref), free(got);
@@ -475,7 +460,7 @@ static bool run_pool_case(const pool_cfg *cf, bool is_max, tg_dtype dt,
                 (long long)g.ow);
   ck_assert_int_eq(y->dtype, dt);
   ck_assert(tgt_copy_out(y, got));
-  ck_assert_msg(close_all(label, got, ref, ny, tol), "%s: values differ",
+  ck_assert_msg(tgt_close_all(label, got, ref, ny, tol), "%s: values differ",
                 label);
   tg_tape_free(tp);
   free(x), free(ref), free(got);
@@ -655,7 +640,8 @@ START_TEST(test_conv_and_pools_of_permuted_views) {
   ck_assert_msg(!tgt_failed(tp, y, "conv2d of views"), "%s", tg_errmsg(tp));
   ck_assert_int_eq(y->numel, ny);
   double *got = tgt_read(y);
-  ck_assert(got && close_all("conv2d of permuted views", got, ref, ny, 1e-12));
+  ck_assert(got &&
+            tgt_close_all("conv2d of permuted views", got, ref, ny, 1e-12));
   free(ref), free(got);
 
   for (int is_max = 0; is_max < 2; is_max++) {
@@ -674,7 +660,7 @@ START_TEST(test_conv_and_pools_of_permuted_views) {
     ck_assert_int_eq(p->numel, np);
     double *pgot = tgt_read(p);
     ck_assert_msg(
-        pgot && close_all("pool of a permuted view", pgot, pref, np, 1e-12),
+        pgot && tgt_close_all("pool of a permuted view", pgot, pref, np, 1e-12),
         "%s of a permuted view differs", is_max ? "max" : "avg");
     free(pref), free(pgot);
   }
@@ -738,7 +724,7 @@ static bool run_unfold_case(const unf_cfg *cf, uint64_t seed) {
                 (long long)g.n, (long long)rows, (long long)L);
   ref_unfold(&g, x, ref_c);
   ck_assert(tgt_copy_out(u, got_c));
-  ck_assert_msg(close_all(label, got_c, ref_c, ncol, 0.0),
+  ck_assert_msg(tgt_close_all(label, got_c, ref_c, ncol, 0.0),
                 "%s: unfold values differ", label);
 
   /* fold */
@@ -751,7 +737,7 @@ static bool run_unfold_case(const unf_cfg *cf, uint64_t seed) {
                 shape_of(f));
   ref_fold(&g, y, ref_x);
   ck_assert(tgt_copy_out(f, got_x));
-  ck_assert_msg(close_all(label, got_x, ref_x, nx, 1e-12),
+  ck_assert_msg(tgt_close_all(label, got_x, ref_x, nx, 1e-12),
                 "%s: fold values differ", label);
 
   /* adjoint: <unfold(x), y> == <x, fold(y)> */
@@ -775,7 +761,7 @@ static bool run_unfold_case(const unf_cfg *cf, uint64_t seed) {
   ck_assert_msg(!tgt_failed(tp, cnt, label), "%s: fold(unfold(1)): %s", label,
                 tg_errmsg(tp));
   ck_assert(tgt_copy_out(cnt, got_x));
-  ck_assert_msg(close_all(label, got_x, ref_x, nx, 0.0),
+  ck_assert_msg(tgt_close_all(label, got_x, ref_x, nx, 0.0),
                 "%s: fold(unfold(ones)) is not the overlap count", label);
 
   tg_tape_free(tp);
@@ -886,7 +872,7 @@ START_TEST(test_unfold_of_a_view) {
   ck_assert(!tgt_failed(tp, u, "unfold of a view"));
   ck_assert_int_eq(u->numel, n);
   ck_assert(tgt_copy_out(u, got));
-  ck_assert(close_all("unfold of a view", got, ref, n, 0.0));
+  ck_assert(tgt_close_all("unfold of a view", got, ref, n, 0.0));
   free(xv), free(ref), free(got);
   tg_tape_free(tp);
 }

@@ -7,7 +7,9 @@
  * will never come. The job must end with an error instead of hanging:
  * dist_crash.sh runs this under a timeout and checks that mpirun itself
  * ends it, with a non-zero status. Should fit ever return here, the program
- * says so and exits 0, which the script counts as a failure. */
+ * says so and exits 0, which the script counts as a failure. Not a Check
+ * suite: it is the program under test, and its verdict is mpirun's exit
+ * status as dist_crash.sh judges it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,8 @@
 /* tapegrad built without MPI: the tg_dist_* calls exist, say that MPI is
  * missing, and a distributed fit is refused with that message; training
- * alone is unchanged. Prints "N passed, M failed". */
+ * alone is unchanged. Prints "N passed, M failed" and exits non-zero on
+ * any failed check. Not a Check suite, to share the CHECK counting of
+ * test_dist.c, whose MPI job cannot run under Check's forked tests. */
 #include <stdio.h>
 #include <string.h>
 
