@@ -241,6 +241,16 @@ tg_tensor *tg_load_idx(tg_tape *tp, const char *path, tg_dtype dtype,
     goto done;
   }
   if (r.failed) goto done;
+  /* zlib reports a stream that ends inside its 8-byte trailer (the CRC and
+   * length that vouch for the data) only as a soft error after the last
+   * read; the data cannot be trusted then. */
+  if (*truncation_note(&r)) {
+    tg__io_fail(tp, TG_ERR_ARG, LOAD, path,
+                "the gzip stream is cut short after the %llu data bytes (its "
+                "check sum is missing)",
+                (unsigned long long)need);
+    goto done;
+  }
   t = convert(tp, raw, code, ndim, shape, dtype, scale);
 done:
   tg__free(raw);
