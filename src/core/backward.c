@@ -23,6 +23,7 @@ typedef struct sweep {
   tg_tape *tp;
   const char *fname;
   uint64_t pass;
+  bool in_place;     /* no graph recorded: gradients may be summed in place */
   leaf_link *leaves; /* leaves reached, for tg_backward */
 } sweep;
 
@@ -30,27 +31,64 @@ static bool has_grad(const sweep *s, const tg_tensor *t) {
   return t->pass_id == s->pass && t->pass_grad;
 }
 
+/* t's first gradient of this pass. */
+static bool first_grad(sweep *s, tg_tensor *t, tg_tensor *g, bool owned) {
+  t->pass_grad = g;
+  t->pass_id = s->pass;
+  t->flags = owned ? t->flags | TG_FLAG_GRAD_OWNED
+                   : t->flags & ~(unsigned)TG_FLAG_GRAD_OWNED;
+  if (t->node) return true;
+  leaf_link *l = tg__arena_alloc(&s->tp->arena, sizeof *l);
+  if (!l) {
+    tg__fail(s->tp, TG_ERR_NOMEM, "%s: out of memory", s->fname);
+    return false;
+  }
+  l->t = t;
+  l->next = s->leaves;
+  s->leaves = l;
+  return true;
+}
+
+/* t's gradient as a buffer of its own that the sweep may add into: the one
+ * it has when it is already such, else a new one holding the gradient so
+ * far (zeros when none). */
+static tg_tensor *owned_grad(sweep *s, tg_tensor *t) {
+  bool had = has_grad(s, t);
+  if (had && (t->flags & TG_FLAG_GRAD_OWNED)) return t->pass_grad;
+  tg_tensor *buf = tg__new_tensor(s->tp, s->fname, t->dtype, t->ndim, t->shape);
+  if (!buf) return NULL;
+  if (had)
+    tg_k_copy(t->dtype, t->ndim, t->shape, buf->data, NULL, t->pass_grad->data,
+              t->pass_grad->strides);
+  else
+    tg_k_fill(t->dtype, t->ndim, t->shape, buf->data, NULL, 0.0);
+  if (!had) return first_grad(s, t, buf, true) ? buf : NULL;
+  t->pass_grad = buf;
+  t->flags |= TG_FLAG_GRAD_OWNED;
+  return buf;
+}
+
 /* Adds g to t's gradient for this pass, summing g back over broadcast axes
- * first. */
+ * first. With a graph recorded the sum is an op; without one, the second
+ * contribution goes into a new buffer of t's own and later ones are added
+ * into it in place. */
 static bool accumulate(sweep *s, tg_tensor *t, tg_tensor *g) {
   tg_tape *tp = s->tp;
   if (!tg__same_shape(g, t)) {
     g = tg_sum_to(tp, g, t->ndim, t->shape); /* names the shapes on error */
     if (!g) return false;
   }
-  if (!has_grad(s, t)) {
-    t->pass_grad = g;
-    t->pass_id = s->pass;
-    if (!t->node) {
-      leaf_link *l = tg__arena_alloc(&tp->arena, sizeof *l);
-      if (!l) {
-        tg__fail(tp, TG_ERR_NOMEM, "%s: out of memory", s->fname);
-        return false;
-      }
-      l->t = t;
-      l->next = s->leaves;
-      s->leaves = l;
+  if (!has_grad(s, t)) return first_grad(s, t, g, false);
+  if (s->in_place) {
+    tg_tensor *sum = t->pass_grad;
+    if (!(t->flags & TG_FLAG_GRAD_OWNED)) {
+      sum = tg__new_tensor(tp, s->fname, t->dtype, t->ndim, t->shape);
+      if (!sum) return false;
     }
+    tg_k_binary(TG_K_ADD, t->dtype, t->ndim, t->shape, sum->data, NULL,
+                t->pass_grad->data, t->pass_grad->strides, g->data, g->strides);
+    t->pass_grad = sum;
+    t->flags |= TG_FLAG_GRAD_OWNED;
     return true;
   }
   tg_tensor *sum = tg_add(tp, t->pass_grad, g);
@@ -178,7 +216,7 @@ static tg_status run(tg_tape *tp, const char *fname, int n_out,
     if (y->node && (!start || y->node->index > start->index)) start = y->node;
   }
 
-  sweep s = {tp, fname, atomic_fetch_add(&next_pass, 1), NULL};
+  sweep s = {tp, fname, atomic_fetch_add(&next_pass, 1), !create_graph, NULL};
   bool prev_mode = tg_set_grad_enabled(tp, create_graph);
   tg_status st = TG_OK;
   for (int j = 0; j < n_out && st == TG_OK; j++) {
@@ -209,6 +247,15 @@ static tg_status run(tg_tape *tp, const char *fname, int n_out,
         gin[i] = NULL;
     }
     if (!saved_intact(tp, fname, n)) break;
+    /* A slice's gradient goes straight into its input's buffer (the
+     * traced and checked path below builds it with the rule instead). */
+    if (s.in_place && n->op->scatter_grad && !tp->trace_fn && !tp->anomaly) {
+      if (!tg__needs_grad(n, 0)) continue;
+      tg_tensor *dst = owned_grad(&s, n->inputs[0]);
+      if (!dst) break;
+      n->op->scatter_grad(n, g, dst);
+      continue;
+    }
     n->op->backward(tp, n, g, gin);
     if (tp->trace_fn) {
       bool adds[8] = {false};

@@ -8,7 +8,10 @@
 enum {
   TG_FLAG_HEAP = 1u << 0,        /* struct and data on the heap (persistent) */
   TG_FLAG_RETAIN_GRAD = 1u << 1, /* keep an intermediate's gradient */
-  TG_FLAG_VIEW = 1u << 2         /* shares another tensor's storage */
+  TG_FLAG_VIEW = 1u << 2,        /* shares another tensor's storage */
+  /* pass_grad is a contiguous buffer the current sweep made for this tensor
+   * alone, so the sweep may add into it in place */
+  TG_FLAG_GRAD_OWNED = 1u << 3
 };
 
 /* --- allocation: every heap allocation of the library goes through here -- */
@@ -69,6 +72,12 @@ typedef struct tg_op_def {
    * engine does not sum broadcast gradients for them, so a forgotten sum is
    * an error rather than silently mended. */
   bool strict_grad_shapes;
+  /* Optional, for ops whose input gradient is mostly zeros (a slice): adds
+   * the gradient of input 0 for output gradient g straight into dst, a
+   * contiguous tensor of the input's shape. The sweep uses it instead of
+   * the rule when no graph is recorded, so a slice's gradient costs its own
+   * size rather than its input's. */
+  void (*scatter_grad)(const tg_node *n, const tg_tensor *g, tg_tensor *dst);
 } tg_op_def;
 
 /* The tensor owning t's storage, and its in-place write count. */

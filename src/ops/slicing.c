@@ -36,12 +36,27 @@ static tg_tensor *slice_replay(tg_tape *tp, const tg_node *n,
   return tg_slice(tp, in[0], n->iargs[0], n->extra[0], n->extra[2],
                   n->extra[1]);
 }
+static void range_view(const tg_tensor *t, int axis, int64_t start,
+                       int64_t step, int64_t count, int64_t *strides,
+                       int64_t *offset);
+/* The same, added in place into dst's sliced positions. */
+static void slice_scatter_grad(const tg_node *n, const tg_tensor *g,
+                               tg_tensor *dst) {
+  int axis = n->iargs[0];
+  int64_t strides[TG_MAX_DIMS], offset;
+  range_view(dst, axis, n->extra[0], n->extra[1], g->shape[axis], strides,
+             &offset);
+  char *at = (char *)dst->data + offset * (int64_t)tg_dtype_size(dst->dtype);
+  tg_k_binary(TG_K_ADD, dst->dtype, g->ndim, g->shape, at, strides, at, strides,
+              g->data, g->strides);
+}
 static const tg_op_def OP_SLICE = {
     .name = "slice",
     .backward = slice_backward,
     .replay = slice_replay,
     .rule = "the gradient goes into zeros at the sliced positions",
-    .saves = 0};
+    .saves = 0,
+    .scatter_grad = slice_scatter_grad};
 
 /* d embed(g) = the slice of its gradient at the same range */
 static void embed_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
