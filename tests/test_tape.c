@@ -268,6 +268,43 @@ START_TEST(test_one_thread_setting) {
 }
 END_TEST
 
+/* The BLAS core repair (src/kernels/blas_core.c) never leaves the generic
+ * kernels chosen, and never leaves its OPENBLAS_CORETYPE behind for child
+ * processes; a product still gives the right numbers afterwards. */
+START_TEST(test_blas_core_repair) {
+  const char *core = tg_blas_core();
+  ck_assert_ptr_nonnull(core);
+  ck_assert_int_gt((int)strlen(core), 0);
+  if (tg_blas_core_repaired()) {
+    ck_assert_str_ne(core, "Prescott");
+    ck_assert_ptr_null(getenv("OPENBLAS_CORETYPE"));
+  }
+  const char *keep = getenv("TAPEGRAD_BLAS_CORE");
+  if (getenv("OPENBLAS_CORETYPE") || (keep && strcmp(keep, "keep") == 0))
+    ck_assert(!tg_blas_core_repaired());
+  tg_tape *tp = tg_tape_new();
+  int64_t sa[2] = {3, 40}, sb[2] = {40, 5};
+  tg_tensor *a = tg_zeros(tp, TG_F32, 2, sa), *b = tg_zeros(tp, TG_F32, 2, sb);
+  ck_assert_ptr_nonnull(a);
+  ck_assert_ptr_nonnull(b);
+  for (int i = 0; i < 120; i++)
+    ((float *)a->data)[i] = (float)(i % 7) - 3;
+  for (int i = 0; i < 200; i++)
+    ((float *)b->data)[i] = (float)(i % 5) * 0.5f;
+  tg_tensor *c = tg_matmul(tp, a, b);
+  ck_assert_ptr_nonnull(c);
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 5; j++) {
+      double want = 0;
+      for (int k = 0; k < 40; k++)
+        want += (double)((float *)a->data)[i * 40 + k] *
+                ((float *)b->data)[k * 5 + j];
+      ck_assert_double_eq_tol(tg_get_flat(c, i * 5 + j), want, 1e-4);
+    }
+  tg_tape_free(tp);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("tape");
   TCase *tc = tcase_create("tape");
@@ -289,6 +326,7 @@ int main(void) {
   tcase_add_test(tc, test_diamond_graph);
   tcase_add_test(tc, test_nodes_are_recorded_in_order);
   tcase_add_test(tc, test_one_thread_setting);
+  tcase_add_test(tc, test_blas_core_repair);
   suite_add_tcase(s, tc);
   return tgt_run_suite(s);
 }

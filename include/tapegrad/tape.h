@@ -54,6 +54,14 @@ void tg_set_location(tg_tape *tp, const char *file, int line);
  * (OPENBLAS_NUM_THREADS, else every core). Returns the number now used. */
 int tg_set_num_threads(int n);
 int tg_num_threads(void);
+/* The OpenBLAS kernel set in use ("SkylakeX", "Haswell", "Prescott"...).
+ * OpenBLAS 0.3.21 falls back to the slow generic "Prescott" kernels on
+ * processors newer than it knows; tapegrad then picks the kernels matching
+ * the processor's AVX-512 or AVX2 when it loads, unless OPENBLAS_CORETYPE is
+ * set or TAPEGRAD_BLAS_CORE=keep. tg_blas_core_repaired says whether it did
+ * (see docs/performance.md). */
+const char *tg_blas_core(void);
+bool tg_blas_core_repaired(void);
 
 /* --- randomness ---------------------------------------------------------- */
 

@@ -10,9 +10,10 @@
 #   -t  thread counts (default "1 2"); each run gets TG_THREADS and
 #       OPENBLAS_NUM_THREADS set to it
 #   -w  only these workloads (default: W1 to W9)
-#   -c  set OPENBLAS_CORETYPE for every run (e.g. SkylakeX), for CPUs that
-#       OpenBLAS's run-time detection does not know (it then falls back to
-#       the generic "Prescott" kernels: see "BLAS core" in the header)
+#   -c  set OPENBLAS_CORETYPE for every run (e.g. SkylakeX). Without it,
+#       OpenBLAS detects the processor, and tapegrad replaces a fallback to
+#       the generic "Prescott" kernels by the matching ones (unless
+#       TAPEGRAD_BLAS_CORE=keep): see docs/performance.md
 #   -o  also write every JSON line, prefixed with its repetition, to FILE
 #
 # Repetitions are interleaved (rep 1 of every benchmark, then rep 2, ...)
@@ -172,7 +173,7 @@ END {
   for (c in cores) corelist = corelist (corelist == "" ? "" : ", ") c
   printf "tapegrad benchmarks (BENCHMARKS.md), %s on %s, %d CPUs\n", started, host, cpus
   printf "BLAS core: %s%s\n", corelist == "" ? "?" : corelist,
-    coretype == "" ? " (run-time detection)" : " (OPENBLAS_CORETYPE=" coretype ")"
+    coretype == "" ? " (run-time detection, repaired by tapegrad if it fell back to Prescott)" : " (OPENBLAS_CORETYPE=" coretype ")"
   n = split(loads, la, " ")
   printf "load average (1 min): %s at start, %s at end; %.2f to %.2f over %d runs; %d s in all\n",
     substr(load_start, 1, index(load_start, " ") - 1),
