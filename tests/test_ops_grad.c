@@ -756,6 +756,8 @@ START_TEST(test_grad_matmul) {
       {{2, {4, 3}, TGT_T, {0}}, {2, {5, 4}, TGT_T, {0}}},
       {{3, {2, 4, 3}, TGT_T, {0}}, {3, {2, 5, 4}, TGT_T, {0}}},
       {{3, {2, 3, 4}, TGT_PLAIN, {0}}, {2, {5, 4}, TGT_T, {0}}},
+      {{3, {1, 3, 4}, TGT_PLAIN, {0}}, {2, {5, 4}, TGT_T, {0}}}, /* batch 1 */
+      {{3, {2, 4, 3}, TGT_T, {0}}, {2, {4, 5}, TGT_PLAIN, {0}}},
       /* a [2x3x4] view whose batch axis is not outermost in memory */
       {{3, {3, 2, 4}, TGT_PERM, {1, 0, 2}}, {2, {4, 5}, TGT_PLAIN, {0}}},
   };

@@ -69,8 +69,18 @@ typedef struct {
 
 static void fill_inner(int64_t n, char **p, const int64_t *s, void *ctx) {
   const fill_ctx *c = ctx;
+  if (c->value == 0.0 && !signbit(c->value) && s[0] == (int64_t)esize(c->dt)) {
+    memset(p[0], 0, (size_t)n * esize(c->dt)); /* all-zero bits is +0.0 */
+    return;
+  }
   if (c->dt == TG_F32) {
     float v = (float)c->value;
+    if (s[0] == (int64_t)sizeof(float)) {
+      float *o = (float *)p[0];
+      for (int64_t i = 0; i < n; i++)
+        o[i] = v;
+      return;
+    }
     for (int64_t i = 0; i < n; i++)
       *(float *)(p[0] + i * s[0]) = v;
   } else {

@@ -51,15 +51,36 @@ static tg_tensor *operand_grad(tg_tape *tp, const tg_tensor *x,
   return tg_matmul(tp, p, q);
 }
 
+/* Whether x is a 2-D matrix stored column by column: the transpose of a
+ * row-major matrix, as a dense layer's x @ W^T passes W. */
+static bool column_major_2d(const tg_tensor *x) {
+  return x->ndim == 2 && x->shape[0] > 1 && x->shape[1] > 1 &&
+         x->strides[0] == 1 && x->strides[1] == x->shape[0];
+}
+
 /* d(a@b) = (g @ b^T, a^T @ g); other batch broadcasting is undone by the
- * engine. */
+ * engine. For a column-major b (W^T), a^T @ g is computed as (g^T @ a)^T:
+ * the same numbers, laid out as W itself, so that W's gradient arrives
+ * contiguous rather than as a transposed view that every later sum would
+ * read across rows. Likewise for a column-major a. */
 static void matmul_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                             tg_tensor **gin) {
   tg_tensor *a = n->inputs[0], *b = n->inputs[1];
-  if (tg__needs_grad(n, 0))
-    gin[0] = operand_grad(tp, a, n->out, g, tg_transpose(tp, b, -1, -2));
-  if (tg__needs_grad(n, 1))
-    gin[1] = operand_grad(tp, b, n->out, tg_transpose(tp, a, -1, -2), g);
+  bool batched = n->out->ndim > 2; /* a 2-D operand is summed over it */
+  if (tg__needs_grad(n, 0)) {
+    if (column_major_2d(a) && !batched)
+      gin[0] =
+          tg_transpose(tp, tg_matmul(tp, b, tg_transpose(tp, g, -1, -2)), 0, 1);
+    else
+      gin[0] = operand_grad(tp, a, n->out, g, tg_transpose(tp, b, -1, -2));
+  }
+  if (tg__needs_grad(n, 1)) {
+    if (column_major_2d(b))
+      gin[1] = tg_transpose(
+          tp, matmul_impl(tp, tg_transpose(tp, g, -1, -2), a, batched), 0, 1);
+    else
+      gin[1] = operand_grad(tp, b, n->out, tg_transpose(tp, a, -1, -2), g);
+  }
 }
 static const tg_op_def OP_MATMUL = {
     .name = "matmul",

@@ -9,7 +9,8 @@
  *
  * Each update rule is written once, on doubles, for one element (update());
  * the loop over a parameter's elements loads f32 or f64 values into doubles,
- * applies the rule and stores them back. The rules follow PyTorch's
+ * applies the rule and stores them back, one loop per kind so that the
+ * compiler can vectorise it. The rules follow PyTorch's
  * (torch.optim, foreach=False, dampening 0, amsgrad/centered off), including
  * its per-parameter state: a parameter's step count, which drives the bias
  * correction of Adam, and the "first step" that initialises SGD's momentum
@@ -48,76 +49,107 @@ struct tg_optimizer {
   slot *slots;
 };
 
-/* Constants of one parameter's step. */
+/* Constants of one parameter's step: the hyper-parameters copied out of
+ * the optimizer, so that the element loop holds them in registers (stores
+ * into an f64 parameter could otherwise alias them). */
 typedef struct step_consts {
-  double lr;
+  double lr, wd, momentum, beta1, beta2, eps, alpha;
+  bool nesterov;
   bool first;       /* this parameter's first step */
   double step_size; /* Adam: lr / (1 - beta1^t) */
   double sqrt_bc2;  /* Adam: sqrt(1 - beta2^t) */
 } step_consts;
 
-/* The update of one element: parameter *p, gradient g, state *a, *b. */
-static inline void update(const tg_optimizer *o, const step_consts *c,
-                          double *p, double g, double *a, double *b) {
-  double wd = o->weight_decay;
-  if (o->kind == OPT_ADAMW)
-    *p *= 1.0 - c->lr * wd; /* decoupled decay: p -= lr wd p */
-  else if (wd != 0.0)
-    g += wd * *p;
-  switch (o->kind) {
+/* The update of one element: parameter *p, gradient g, state *a, *b. The
+ * kind is a constant in each loop below, so the switch folds away and the
+ * loops vectorise. */
+static inline void update(opt_kind kind, const step_consts *c, double *p,
+                          double g, double *a, double *b) {
+  if (kind == OPT_ADAMW)
+    *p *= 1.0 - c->lr * c->wd; /* decoupled decay: p -= lr wd p */
+  else if (c->wd != 0.0)
+    g += c->wd * *p;
+  switch (kind) {
   case OPT_SGD:
-    if (o->momentum != 0.0) {
-      *a = c->first ? g : o->momentum * *a + g;
-      g = o->nesterov ? g + o->momentum * *a : *a;
+    if (c->momentum != 0.0) {
+      *a = c->first ? g : c->momentum * *a + g;
+      g = c->nesterov ? g + c->momentum * *a : *a;
     }
     *p -= c->lr * g;
     break;
   case OPT_ADAM:
   case OPT_ADAMW:
-    *a = o->beta1 * *a + (1.0 - o->beta1) * g;
-    *b = o->beta2 * *b + (1.0 - o->beta2) * g * g;
-    *p -= c->step_size * (*a / (sqrt(*b) / c->sqrt_bc2 + o->eps));
+    *a = c->beta1 * *a + (1.0 - c->beta1) * g;
+    *b = c->beta2 * *b + (1.0 - c->beta2) * g * g;
+    *p -= c->step_size * (*a / (sqrt(*b) / c->sqrt_bc2 + c->eps));
     break;
   case OPT_RMSPROP:
-    *a = o->alpha * *a + (1.0 - o->alpha) * g * g;
-    *p -= c->lr * g / (sqrt(*a) + o->eps);
+    *a = c->alpha * *a + (1.0 - c->alpha) * g * g;
+    *p -= c->lr * g / (sqrt(*a) + c->eps);
     break;
   case OPT_ADAGRAD:
     *a += g * g;
-    *p -= c->lr * g / (sqrt(*a) + o->eps);
+    *p -= c->lr * g / (sqrt(*a) + c->eps);
     break;
   }
 }
 
-/* Applies update() to every element of a parameter of element type T. */
-#define STEP_LOOP(T, o, c, s, gt)                                              \
+/* Applies update() to every element of a parameter of element type T, for
+ * one kind; state buffers are touched only when the kind has them. */
+#define STEP_LOOP(T, KIND, NSTATE)                                             \
   do {                                                                         \
-    int64_t n_ = (s)->p->numel;                                                \
-    T *p_ = (s)->p->data;                                                      \
-    const T *g_ = (gt)->data;                                                  \
-    T *a_ = (o)->n_state >= 1 ? (T *)(s)->state : NULL;                        \
-    T *b_ = (o)->n_state >= 2 ? a_ + n_ : NULL;                                \
-    for (int64_t i = 0; i < n_; i++) {                                         \
-      double pv = p_[i], av = a_ ? a_[i] : 0.0, bv = b_ ? b_[i] : 0.0;         \
-      update((o), (c), &pv, g_[i], &av, &bv);                                  \
+    T *restrict p_ = s->p->data;                                               \
+    const T *restrict g_ = g->data;                                            \
+    T *restrict a_ = (T *)s->state;                                            \
+    T *restrict b_ = NSTATE >= 2 ? a_ + n : NULL;                              \
+    if (KIND == OPT_SGD && c.momentum == 0.0) {                                \
+      for (int64_t i = 0; i < n; i++) {                                        \
+        double pv = p_[i], av = 0, bv = 0;                                     \
+        update(KIND, &c, &pv, g_[i], &av, &bv);                                \
+        p_[i] = (T)pv;                                                         \
+      }                                                                        \
+      break;                                                                   \
+    }                                                                          \
+    for (int64_t i = 0; i < n; i++) {                                          \
+      double pv = p_[i], av = a_[i], bv = NSTATE >= 2 ? b_[i] : 0.0;           \
+      update(KIND, &c, &pv, g_[i], &av, &bv);                                  \
       p_[i] = (T)pv;                                                           \
-      if (a_) a_[i] = (T)av;                                                   \
-      if (b_) b_[i] = (T)bv;                                                   \
+      a_[i] = (T)av;                                                           \
+      if (NSTATE >= 2) b_[i] = (T)bv;                                          \
     }                                                                          \
   } while (0)
 
+#define STEP_KINDS(T)                                                          \
+  switch (o->kind) {                                                           \
+  case OPT_SGD: STEP_LOOP(T, OPT_SGD, 1); break;                               \
+  case OPT_ADAM: STEP_LOOP(T, OPT_ADAM, 2); break;                             \
+  case OPT_ADAMW: STEP_LOOP(T, OPT_ADAMW, 2); break;                           \
+  case OPT_RMSPROP: STEP_LOOP(T, OPT_RMSPROP, 1); break;                       \
+  case OPT_ADAGRAD: STEP_LOOP(T, OPT_ADAGRAD, 1); break;                       \
+  }
+
 static void step_slot(const tg_optimizer *o, slot *s, const tg_tensor *g) {
   s->steps++;
-  step_consts c = {.lr = o->lr, .first = s->steps == 1};
+  step_consts c = {.lr = o->lr,
+                   .wd = o->weight_decay,
+                   .momentum = o->momentum,
+                   .beta1 = o->beta1,
+                   .beta2 = o->beta2,
+                   .eps = o->eps,
+                   .alpha = o->alpha,
+                   .nesterov = o->nesterov,
+                   .first = s->steps == 1};
   if (o->kind == OPT_ADAM || o->kind == OPT_ADAMW) {
     double t = (double)s->steps;
     c.step_size = o->lr / (1.0 - pow(o->beta1, t));
     c.sqrt_bc2 = sqrt(1.0 - pow(o->beta2, t));
   }
-  if (s->p->dtype == TG_F32)
-    STEP_LOOP(float, o, &c, s, g);
-  else
-    STEP_LOOP(double, o, &c, s, g);
+  int64_t n = s->p->numel;
+  if (s->p->dtype == TG_F32) {
+    STEP_KINDS(float)
+  } else {
+    STEP_KINDS(double)
+  }
 }
 
 /* --- creation ------------------------------------------------------------ */
