@@ -182,6 +182,36 @@ void tg_k_unary(tg_k_unary_op op, tg_dtype dt, int64_t n, void *out,
   }
 }
 
+/* --- fused unary backward rules (contiguous) ----------------------------- */
+
+#define UNARY_GRAD(T)                                                          \
+  do {                                                                         \
+    T *restrict o = out;                                                       \
+    const T *restrict gv = g, *restrict vv = v;                                \
+    switch (op) {                                                              \
+    case TG_K_DTANH:                                                           \
+      for (int64_t i = 0; i < n; i++)                                          \
+        o[i] = gv[i] * ((T)1 - vv[i] * vv[i]);                                 \
+      break;                                                                   \
+    case TG_K_DSIGMOID:                                                        \
+      for (int64_t i = 0; i < n; i++)                                          \
+        o[i] = gv[i] * (vv[i] * ((T)1 - vv[i]));                               \
+      break;                                                                   \
+    case TG_K_DRELU:                                                           \
+      for (int64_t i = 0; i < n; i++)                                          \
+        o[i] = vv[i] > 0 ? gv[i] : (T)0;                                       \
+      break;                                                                   \
+    }                                                                          \
+  } while (0)
+
+void tg_k_unary_grad(tg_k_grad_op op, tg_dtype dt, int64_t n, void *out,
+                     const void *g, const void *v) {
+  if (dt == TG_F32)
+    UNARY_GRAD(float);
+  else
+    UNARY_GRAD(double);
+}
+
 /* --- binary (strided, broadcasting) -------------------------------------- */
 
 /* One loop per operator; pointers step by byte strides sa, sb, so. The

@@ -65,6 +65,18 @@ typedef enum tg_k_unary_op {
 void tg_k_unary(tg_k_unary_op op, tg_dtype dt, int64_t n, void *out,
                 const void *in, double p, double q);
 
+/* Fused backward rules of unary ops, for sweeps that record nothing:
+ * out[i] from the output gradient g[i] and the saved value v[i] (the op's
+ * output y for tanh and sigmoid, its input x for relu), over n contiguous
+ * elements. */
+typedef enum tg_k_grad_op {
+  TG_K_DTANH,    /* g (1 - y^2) */
+  TG_K_DSIGMOID, /* g y (1 - y) */
+  TG_K_DRELU     /* g where x > 0, else 0 */
+} tg_k_grad_op;
+void tg_k_unary_grad(tg_k_grad_op op, tg_dtype dt, int64_t n, void *out,
+                     const void *g, const void *v);
+
 typedef enum tg_k_binary_op {
   TG_K_ADD,
   TG_K_SUB,

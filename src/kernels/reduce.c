@@ -28,6 +28,19 @@ typedef struct {
         }                                                                      \
         *o = m;                                                                \
       }                                                                        \
+    } else if (s[0] == (int64_t)sizeof(T) && s[1] == (int64_t)sizeof(T)) {     \
+      /* a run of output slots over a contiguous run of input: one loop per    \
+       * operator, so the compiler vectorises it */                            \
+      const T *restrict xv = (const T *)x;                                     \
+      T *restrict ov = o;                                                      \
+      if (c->op == TG_K_RSUM)                                                  \
+        for (int64_t i = 0; i < n; i++)                                        \
+          ov[i] += xv[i];                                                      \
+      else                                                                     \
+        for (int64_t i = 0; i < n; i++) {                                      \
+          T a = ov[i], v = xv[i];                                              \
+          ov[i] = a != a ? a : (v > a || v != v) ? v : a;                      \
+        }                                                                      \
     } else {                                                                   \
       for (int64_t i = 0; i < n; i++) {                                        \
         T v = *(const T *)(x + i * s[1]);                                      \
@@ -59,6 +72,12 @@ static void sum_f32_wide_inner(int64_t n, char **p, const int64_t *s,
     for (int64_t i = 0; i < n; i++)
       acc += *(const float *)(x + i * s[1]);
     *(double *)p[0] += acc;
+  } else if (s[0] == (int64_t)sizeof(double) &&
+             s[1] == (int64_t)sizeof(float)) {
+    double *restrict o = (double *)p[0];
+    const float *restrict xv = (const float *)x;
+    for (int64_t i = 0; i < n; i++)
+      o[i] += xv[i];
   } else {
     for (int64_t i = 0; i < n; i++)
       *(double *)(p[0] + i * s[0]) += *(const float *)(x + i * s[1]);

@@ -20,6 +20,22 @@ static tg_tensor *unary(tg_tape *tp, const tg_op_def *op, const char *fname,
   return out;
 }
 
+/* The rule as one fused pass, when the sweep records nothing (so the
+ * rule's ops need not be differentiable again) and g and v are contiguous
+ * of one shape; false when it does not apply. The ops in the rules below
+ * remain the definition, and what create_graph records. */
+static bool fused_grad(tg_tape *tp, tg_k_grad_op op, tg_tensor *g,
+                       const tg_tensor *v, tg_tensor **gin) {
+  if (tg_grad_enabled(tp) || g->dtype != v->dtype || !tg__same_shape(g, v) ||
+      !tg_is_contiguous(g) || !tg_is_contiguous(v))
+    return false;
+  tg_tensor *out =
+      tg__new_tensor(tp, "tg_backward", g->dtype, g->ndim, g->shape);
+  if (out) tg_k_unary_grad(op, g->dtype, g->numel, out->data, g->data, v->data);
+  *gin = out;
+  return true;
+}
+
 /* A 0-d constant of x's dtype, for masks and rules. */
 static tg_tensor *constant(tg_tape *tp, const tg_tensor *x, double v) {
   return tg_scalar(tp, x->dtype, v);
@@ -91,6 +107,7 @@ tg_tensor *tg_sqrt(tg_tape *tp, tg_tensor *x) {
 static void tanh_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                           tg_tensor **gin) {
   tg_tensor *y = n->out;
+  if (fused_grad(tp, TG_K_DTANH, g, y, &gin[0])) return;
   tg_tensor *one_minus_y2 = tg_add_scalar(tp, tg_neg(tp, tg_mul(tp, y, y)), 1);
   gin[0] = tg_mul(tp, g, one_minus_y2);
 }
@@ -109,6 +126,7 @@ tg_tensor *tg_tanh(tg_tape *tp, tg_tensor *x) {
 static void sigmoid_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                              tg_tensor **gin) {
   tg_tensor *s = n->out;
+  if (fused_grad(tp, TG_K_DSIGMOID, g, s, &gin[0])) return;
   tg_tensor *one_minus_s = tg_add_scalar(tp, tg_neg(tp, s), 1);
   gin[0] = tg_mul(tp, g, tg_mul(tp, s, one_minus_s));
 }
@@ -127,6 +145,7 @@ tg_tensor *tg_sigmoid(tg_tape *tp, tg_tensor *x) {
 static void relu_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                           tg_tensor **gin) {
   tg_tensor *x = n->inputs[0];
+  if (fused_grad(tp, TG_K_DRELU, g, x, &gin[0])) return;
   gin[0] = tg_mul(tp, g, tg_gt(tp, x, constant(tp, x, 0)));
 }
 static const tg_op_def OP_RELU = {.name = "relu",
