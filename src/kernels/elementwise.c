@@ -26,12 +26,10 @@ void tg_k_copy(tg_dtype dt, int ndim, const int64_t *shape, void *dst,
                const int64_t *dst_strides, const void *src,
                const int64_t *src_strides) {
   size_t es = esize(dt);
-  tg_k_iter it;
   const int64_t *st[2] = {dst_strides, src_strides};
   size_t sz[2] = {es, es};
-  tg_k_iter_init(&it, ndim, shape, 2, st, sz);
   char *base[2] = {dst, (char *)src};
-  tg_k_iter_run(&it, base, copy_inner, &es);
+  tg_k_iter_apply(ndim, shape, 2, st, sz, base, copy_inner, &es);
 }
 
 typedef struct {
@@ -53,13 +51,11 @@ static void convert_inner(int64_t n, char **p, const int64_t *s, void *ctx) {
 void tg_k_convert(int ndim, const int64_t *shape, tg_dtype dst_dt, void *dst,
                   const int64_t *dst_strides, tg_dtype src_dt, const void *src,
                   const int64_t *src_strides) {
-  tg_k_iter it;
   const int64_t *st[2] = {dst_strides, src_strides};
   size_t sz[2] = {esize(dst_dt), esize(src_dt)};
-  tg_k_iter_init(&it, ndim, shape, 2, st, sz);
   char *base[2] = {dst, (char *)src};
   convert_ctx c = {dst_dt, src_dt};
-  tg_k_iter_run(&it, base, convert_inner, &c);
+  tg_k_iter_apply(ndim, shape, 2, st, sz, base, convert_inner, &c);
 }
 
 typedef struct {
@@ -91,13 +87,11 @@ static void fill_inner(int64_t n, char **p, const int64_t *s, void *ctx) {
 
 void tg_k_fill(tg_dtype dt, int ndim, const int64_t *shape, void *dst,
                const int64_t *strides, double value) {
-  tg_k_iter it;
   const int64_t *st[1] = {strides};
   size_t sz[1] = {esize(dt)};
-  tg_k_iter_init(&it, ndim, shape, 1, st, sz);
   char *base[1] = {dst};
   fill_ctx c = {dt, value};
-  tg_k_iter_run(&it, base, fill_inner, &c);
+  tg_k_iter_apply(ndim, shape, 1, st, sz, base, fill_inner, &c);
 }
 
 /* --- unary (contiguous) -------------------------------------------------- */
@@ -292,14 +286,12 @@ void tg_k_binary(tg_k_binary_op op, tg_dtype dt, int ndim, const int64_t *shape,
                  void *out, const int64_t *out_strides, const void *a,
                  const int64_t *a_strides, const void *b,
                  const int64_t *b_strides) {
-  tg_k_iter it;
   const int64_t *st[3] = {out_strides, a_strides, b_strides};
   size_t es = esize(dt);
   size_t sz[3] = {es, es, es};
-  tg_k_iter_init(&it, ndim, shape, 3, st, sz);
   char *base[3] = {out, (char *)a, (char *)b};
   binary_ctx c = {op, dt};
-  tg_k_iter_run(&it, base, binary_inner, &c);
+  tg_k_iter_apply(ndim, shape, 3, st, sz, base, binary_inner, &c);
 }
 
 /* --- where --------------------------------------------------------------- */
@@ -326,13 +318,11 @@ void tg_k_where(tg_dtype dt, int ndim, const int64_t *shape, void *out,
                 const void *mask, const int64_t *mask_strides, const void *a,
                 const int64_t *a_strides, const void *b,
                 const int64_t *b_strides) {
-  tg_k_iter it;
   const int64_t *st[4] = {NULL, mask_strides, a_strides, b_strides};
   size_t es = esize(dt);
   size_t sz[4] = {es, es, es, es};
-  tg_k_iter_init(&it, ndim, shape, 4, st, sz);
   char *base[4] = {out, (char *)mask, (char *)a, (char *)b};
-  tg_k_iter_run(&it, base, where_inner, &dt);
+  tg_k_iter_apply(ndim, shape, 4, st, sz, base, where_inner, &dt);
 }
 
 /* --- finiteness ---------------------------------------------------------- */
@@ -357,12 +347,10 @@ static void finite_inner(int64_t n, char **p, const int64_t *s, void *ctx) {
 
 int tg_k_find_nonfinite(tg_dtype dt, int ndim, const int64_t *shape,
                         const void *data, const int64_t *strides) {
-  tg_k_iter it;
   const int64_t *st[1] = {strides};
   size_t sz[1] = {esize(dt)};
-  tg_k_iter_init(&it, ndim, shape, 1, st, sz);
   char *base[1] = {(char *)data};
   finite_ctx c = {dt, 0};
-  tg_k_iter_run(&it, base, finite_inner, &c);
+  tg_k_iter_apply(ndim, shape, 1, st, sz, base, finite_inner, &c);
   return c.found;
 }

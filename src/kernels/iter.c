@@ -80,3 +80,50 @@ void tg_k_iter_run(const tg_k_iter *it, char *const *base, tg_k_inner_fn inner,
     if (d < 0) return;
   }
 }
+
+/* The common case without the general machinery: every operand either
+ * lies contiguously over the shape or is one element broadcast (all strides
+ * 0), so the whole space is one run. Small tensors make many calls, and
+ * the setup above would cost more than the work. */
+static bool one_run(int ndim, const int64_t *shape, int nops,
+                    const int64_t *const *strides, const size_t *elem_size,
+                    int64_t *n, int64_t *run_strides) {
+  int64_t count = 1;
+  for (int d = 0; d < ndim; d++)
+    count *= shape[d];
+  for (int k = 0; k < nops; k++) {
+    run_strides[k] = (int64_t)elem_size[k];
+    if (!strides[k] || count <= 1) continue;
+    bool dense = true, zero = true;
+    int64_t acc = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+      if (shape[d] == 1) continue;
+      if (strides[k][d] != acc) dense = false;
+      if (strides[k][d] != 0) zero = false;
+      acc *= shape[d];
+    }
+    if (zero)
+      run_strides[k] = 0;
+    else if (!dense)
+      return false;
+  }
+  *n = count;
+  return true;
+}
+
+void tg_k_iter_apply(int ndim, const int64_t *shape, int nops,
+                     const int64_t *const *strides, const size_t *elem_size,
+                     char *const *base, tg_k_inner_fn inner, void *ctx) {
+  int64_t n, run_strides[TG_K_MAX_OPS];
+  if (one_run(ndim, shape, nops, strides, elem_size, &n, run_strides)) {
+    if (n == 0) return;
+    char *ptr[TG_K_MAX_OPS];
+    for (int k = 0; k < nops; k++)
+      ptr[k] = base[k];
+    inner(n, ptr, run_strides, ctx);
+    return;
+  }
+  tg_k_iter it;
+  tg_k_iter_init(&it, ndim, shape, nops, strides, elem_size);
+  tg_k_iter_run(&it, base, inner, ctx);
+}

@@ -31,6 +31,11 @@ typedef void (*tg_k_inner_fn)(int64_t n, char **ptrs, const int64_t *strides,
                               void *ctx);
 void tg_k_iter_run(const tg_k_iter *it, char *const *base, tg_k_inner_fn inner,
                    void *ctx);
+/* init and run in one call, with a shortcut when the whole space is one
+ * run (contiguous operands, or single elements broadcast). */
+void tg_k_iter_apply(int ndim, const int64_t *shape, int nops,
+                     const int64_t *const *strides, const size_t *elem_size,
+                     char *const *base, tg_k_inner_fn inner, void *ctx);
 
 /* --- movement and filling ------------------------------------------------ */
 

@@ -93,13 +93,12 @@ void tg_k_reduce(tg_k_reduce_op op, tg_dtype dt, int ndim, const int64_t *shape,
   int64_t flat[1] = {out_numel};
   tg_k_fill(wide ? TG_F64 : dt, 1, flat, wide ? (void *)scratch : out, NULL,
             init);
-  tg_k_iter it;
   const int64_t *st[2] = {out_strides, in_strides};
   size_t es = dt == TG_F32 ? 4 : 8;
   size_t sz[2] = {wide ? 8 : es, es};
-  tg_k_iter_init(&it, ndim, shape, 2, st, sz);
   char *base[2] = {wide ? (char *)scratch : (char *)out, (char *)in};
   reduce_ctx c = {op, dt};
-  tg_k_iter_run(&it, base, wide ? sum_f32_wide_inner : reduce_inner, &c);
+  tg_k_iter_apply(ndim, shape, 2, st, sz, base,
+                  wide ? sum_f32_wide_inner : reduce_inner, &c);
   if (wide) tg_k_convert(1, flat, TG_F32, out, NULL, TG_F64, scratch, NULL);
 }

@@ -37,7 +37,8 @@ esac
 cd "$root" || exit 2
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 if [ ! -f "$build/build.ninja" ]; then
-  CC=clang meson setup "$build" -Dfuzz=true -Dtests=false -Db_lundef=false ||
+  CC=clang meson setup "$build" -Dfuzz=true -Dtests=false -Db_lundef=false \
+    -Db_lto=false ||
     exit 2
 else
   meson configure "$build" -Dfuzz=true >/dev/null || exit 2
