@@ -193,7 +193,7 @@ void tg_k_unary(tg_k_unary_op op, tg_dtype dt, int64_t n, void *out,
       break;                                                                   \
     case TG_K_DRELU:                                                           \
       for (int64_t i = 0; i < n; i++)                                          \
-        o[i] = vv[i] > 0 ? gv[i] : (T)0;                                       \
+        o[i] = gv[i] * (T)(vv[i] > 0); /* branch-free; as the op rule */       \
       break;                                                                   \
     }                                                                          \
   } while (0)
