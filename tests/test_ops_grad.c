@@ -568,6 +568,57 @@ START_TEST(test_grad_max) {
 }
 END_TEST
 
+/* At ties the gradient is shared equally, and a NaN maximum (which no
+ * element equals) makes its window's gradient NaN; the fused kernel of
+ * tg_grad without create_graph and the recorded rule of create_graph agree
+ * bit for bit, over a kept middle axis and with a transposed input. */
+START_TEST(test_grad_max_ties_and_nan) {
+  /* [2, 3, 2]: max over axis 1; windows (i, k) hold x[i, :, k] */
+  double v[12] = {1, 5, 1, 5,   0, -1, /* (0,0): 1,1,0 tie; (0,1): 5,5,-1 tie */
+                  2, 7, 3, NAN, 3, 7}; /* (1,0): 2,3,3; (1,1): 7,NaN,7 */
+  double gv[4] = {0.5, -3, 2, 1};      /* seed over [2, 2] */
+  const double want[12] = {0.25, -1.5, 0.25, -1.5, 0, 0,
+                           0,    NAN,  1,    NAN,  1, NAN};
+  for (int transposed = 0; transposed < 2; transposed++) {
+    double got[2][12];
+    for (int graph = 0; graph < 2; graph++) {
+      tg_tape *tp = tg_tape_new();
+      int64_t s[3] = {2, 3, 2}, gs[2] = {2, 2};
+      tg_tensor *x;
+      if (transposed) { /* the same values through a permuted view */
+        double w[12];
+        for (int i = 0; i < 2; i++)
+          for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 2; k++)
+              w[(k * 3 + j) * 2 + i] = v[(i * 3 + j) * 2 + k];
+        tg_tensor *base = tg_from_f64(tp, TG_F64, 3, s, w); /* [k, j, i] */
+        tg_set_requires_grad(base, true);
+        x = tg_transpose(tp, base, 0, 2);
+      } else {
+        x = tg_set_requires_grad(tg_from_f64(tp, TG_F64, 3, s, v), true);
+      }
+      int axis = 1;
+      tg_tensor *y = tg_max(tp, x, 1, &axis, false);
+      tg_tensor *seed = tg_from_f64(tp, TG_F64, 2, gs, gv), *g;
+      ck_assert_int_eq(tg_grad(tp, 1, &y, &seed, 1, &x, &g, graph == 1), TG_OK);
+      ck_assert(tgt_copy_out(g, got[graph]));
+      tg_tape_free(tp);
+    }
+    for (int i = 0; i < 12; i++) {
+      if (isnan(want[i])) {
+        ck_assert_msg(isnan(got[0][i]) && isnan(got[1][i]),
+                      "element %d: want NaN, got %g and %g", i, got[0][i],
+                      got[1][i]);
+      } else {
+        ck_assert_msg(got[0][i] == want[i] && got[1][i] == want[i],
+                      "element %d: want %g, got %g (fused) and %g (recorded)",
+                      i, want[i], got[0][i], got[1][i]);
+      }
+    }
+  }
+}
+END_TEST
+
 START_TEST(test_grad_sum_all) {
   tgt_tally t = tgt_tally_new(44);
   tgt_unary_all(&t, "sum_all", tg_sum_all, TGT_ANY);
@@ -804,6 +855,7 @@ static Suite *tgt_suite(void) {
   tcase_add_test(tc, test_grad_sum);
   tcase_add_test(tc, test_grad_mean);
   tcase_add_test(tc, test_grad_max);
+  tcase_add_test(tc, test_grad_max_ties_and_nan);
   tcase_add_test(tc, test_grad_sum_all);
   tcase_add_test(tc, test_grad_mean_all);
   tcase_add_test(tc, test_grad_sum_to);

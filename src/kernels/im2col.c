@@ -78,8 +78,16 @@ static void valid_range(int64_t ow, int64_t w, int64_t s, int64_t p,
           const T *i = in + oy * ow;                                           \
           T *row = plane + iy * w;                                             \
           int64_t shift = kj * dw - pw;                                        \
-          for (int64_t ox = lo; ox < hi; ox++)                                 \
-            row[ox * sw + shift] += i[ox];                                     \
+          if (hi <= lo) continue;                                              \
+          if (sw == 1) { /* a contiguous run: vectorised */                    \
+            T *restrict dst = row + lo + shift;                                \
+            const T *restrict src = i + lo;                                    \
+            for (int64_t k = 0; k < hi - lo; k++)                              \
+              dst[k] += src[k];                                                \
+          } else {                                                             \
+            for (int64_t ox = lo; ox < hi; ox++)                               \
+              row[ox * sw + shift] += i[ox];                                   \
+          }                                                                    \
         }                                                                      \
       }                                                                        \
     }                                                                          \

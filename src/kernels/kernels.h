@@ -162,6 +162,16 @@ void tg_k_reduce(tg_k_reduce_op op, tg_dtype dt, int ndim, const int64_t *shape,
                  const int64_t *out_strides, int64_t out_numel,
                  double *scratch);
 
+/* The gradient of a max reduction without building it from ops: out (x's
+ * shape, contiguous) = g where x equals the maximum m, shared equally among
+ * ties, else 0: (x == m) * g / ties, the values the op rule gives. m and g
+ * are broadcast over x's shape with m_strides and g_strides (0 along the
+ * reduced axes); ties is scratch for n_slots counts laid out as m. */
+void tg_k_max_grad(tg_dtype dt, int ndim, const int64_t *shape, void *out,
+                   const void *x, const int64_t *x_strides, const void *m,
+                   const int64_t *m_strides, const void *g,
+                   const int64_t *g_strides, void *ties, int64_t n_slots);
+
 /* --- matmul -------------------------------------------------------------- */
 
 /* One operand of a batched matmul: data, batch strides (elements, over the

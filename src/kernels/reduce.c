@@ -102,3 +102,63 @@ void tg_k_reduce(tg_k_reduce_op op, tg_dtype dt, int ndim, const int64_t *shape,
                   wide ? sum_f32_wide_inner : reduce_inner, &c);
   if (wide) tg_k_convert(1, flat, TG_F32, out, NULL, TG_F64, scratch, NULL);
 }
+
+/* --- the gradient of max, fused ------------------------------------------ */
+
+typedef struct {
+  tg_dtype dt;
+  int pass; /* 0: count ties, 1: g where x is the max, 2: divide by ties */
+} max_grad_ctx;
+
+#define MAX_GRAD_INNER(T)                                                      \
+  do {                                                                         \
+    if (c->pass == 0) { /* p: ties, x, m */                                    \
+      for (int64_t i = 0; i < n; i++)                                          \
+        *(T *)(p[0] + i * s[0]) += (T)(*(const T *)(p[1] + i * s[1]) ==        \
+                                       *(const T *)(p[2] + i * s[2]));         \
+    } else if (c->pass == 1) { /* p: out, x, m, g */                           \
+      for (int64_t i = 0; i < n; i++)                                          \
+        *(T *)(p[0] + i * s[0]) = *(const T *)(p[3] + i * s[3]) *              \
+                                  (T)(*(const T *)(p[1] + i * s[1]) ==         \
+                                      *(const T *)(p[2] + i * s[2]));          \
+    } else { /* p: out, ties */                                                \
+      for (int64_t i = 0; i < n; i++)                                          \
+        *(T *)(p[0] + i * s[0]) /= *(const T *)(p[1] + i * s[1]);              \
+    }                                                                          \
+  } while (0)
+
+static void max_grad_inner(int64_t n, char **p, const int64_t *s, void *ctx) {
+  const max_grad_ctx *c = ctx;
+  if (c->dt == TG_F32)
+    MAX_GRAD_INNER(float);
+  else
+    MAX_GRAD_INNER(double);
+}
+
+void tg_k_max_grad(tg_dtype dt, int ndim, const int64_t *shape, void *out,
+                   const void *x, const int64_t *x_strides, const void *m,
+                   const int64_t *m_strides, const void *g,
+                   const int64_t *g_strides, void *ties, int64_t n_slots) {
+  size_t es = dt == TG_F32 ? 4 : 8, sz[4] = {es, es, es, es};
+  max_grad_ctx c = {dt, 0};
+  int64_t flat[1] = {n_slots};
+  tg_k_fill(dt, 1, flat, ties, NULL, 0.0);
+  const int64_t *st0[3] = {m_strides, x_strides, m_strides};
+  char *b0[3] = {ties, (char *)x, (char *)m};
+  tg_k_iter_apply(ndim, shape, 3, st0, sz, b0, max_grad_inner, &c);
+  c.pass = 1;
+  const int64_t *st1[4] = {NULL, x_strides, m_strides, g_strides};
+  char *b1[4] = {out, (char *)x, (char *)m, (char *)g};
+  tg_k_iter_apply(ndim, shape, 4, st1, sz, b1, max_grad_inner, &c);
+  /* Ties (or a NaN maximum, which no element equals) share the gradient;
+   * usually every window has one maximum and the division is skipped. */
+  bool all_one = true;
+  for (int64_t i = 0; i < n_slots && all_one; i++)
+    all_one = (dt == TG_F32 ? ((const float *)ties)[i]
+                            : ((const double *)ties)[i]) == 1;
+  if (all_one) return;
+  c.pass = 2;
+  const int64_t *st2[2] = {NULL, m_strides};
+  char *b2[2] = {out, ties};
+  tg_k_iter_apply(ndim, shape, 2, st2, sz, b2, max_grad_inner, &c);
+}

@@ -152,10 +152,37 @@ tg_tensor *tg_mean(tg_tape *tp, tg_tensor *x, int n_axes, const int *axes,
   return out;
 }
 
+/* The rule below in one kernel (a few passes, no intermediate tensors),
+ * when the sweep records nothing: pooling's backward is mostly this. */
+static bool max_grad_fused(tg_tape *tp, tg_node *n, tg_tensor *g,
+                           tg_tensor **gin) {
+  tg_tensor *x = n->inputs[0];
+  if (tg_grad_enabled(tp) || !tg_is_contiguous(n->out)) return false;
+  tg_tensor *m = unreduce(tp, n, n->out), *gk = unreduce(tp, n, g);
+  tg_tensor *out =
+      tg__new_tensor(tp, "tg_backward", x->dtype, x->ndim, x->shape);
+  void *ties = tg__arena_alloc(&tp->arena, tg_dtype_size(x->dtype) *
+                                               (size_t)(n->out->numel + 1));
+  *gin = NULL;
+  if (!m || !gk || !out) return true; /* the error is set */
+  if (!ties) {
+    tg__fail(tp, TG_ERR_NOMEM, "tg_backward: out of memory");
+    return true;
+  }
+  int64_t ms[TG_MAX_DIMS], gs[TG_MAX_DIMS];
+  tg__broadcast_strides(m, x->ndim, x->shape, ms);
+  tg__broadcast_strides(gk, x->ndim, x->shape, gs);
+  tg_k_max_grad(x->dtype, x->ndim, x->shape, out->data, x->data, x->strides,
+                m->data, ms, gk->data, gs, ties, n->out->numel);
+  *gin = out;
+  return true;
+}
+
 /* d max(x) = g * [x == max] / (number of ties) */
 static void max_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                          tg_tensor **gin) {
   tg_tensor *x = n->inputs[0];
+  if (max_grad_fused(tp, n, g, &gin[0])) return;
   int axes[TG_MAX_DIMS];
   int na = mask_axes((unsigned)n->iargs[0], x->ndim, axes);
   tg_tensor *m = unreduce(tp, n, n->out);
