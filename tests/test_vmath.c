@@ -8,7 +8,12 @@
  *
  * Each function runs over 100003 points twice: once as one long tensor
  * (the SIMD body plus a 3-element tail) and once in chunks of lengths 1 to
- * 23 (mostly the scalar tail). The figures go to stdout. */
+ * 33 (mostly the scalar tail). The figures go to stdout.
+ *
+ * The library picks its vector path (AVX-512, AVX2 or scalar) once per
+ * process; tests/meson.build runs this program once per path through
+ * TAPEGRAD_VMATH, and the first test checks that the path taken is the one
+ * expected. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -23,15 +28,48 @@
 #include "support.h"
 #include "tapegrad.h"
 
-#define N_POINTS 100003 /* not a multiple of 8 */
+#define N_POINTS 100003 /* not a multiple of 8 or 16 */
 
-/* Chunk lengths of the second pass. */
-static const int64_t CHUNKS[] = {1, 3, 5, 7, 9, 15, 17, 23, 2, 11};
+/* Chunk lengths of the second pass: 31 and 33 put a 16-wide body before
+ * the longest and the shortest tail. */
+static const int64_t CHUNKS[] = {1, 3, 5, 7, 9, 15, 17, 23, 2, 11, 31, 33};
 #define N_CHUNKS ((int)(sizeof CHUNKS / sizeof CHUNKS[0]))
 
 #define ASSERT_OK(tp, t)                                                       \
   ck_assert_msg((t) != NULL && tg_error(tp) == TG_OK, "%s failed: %s", #t,     \
                 tg_errmsg(tp))
+
+/* --- which path ----------------------------------------------------------- */
+
+/* Internal (src/kernels/kernels.h), but exported by the library: the path
+ * the vector maths takes, "avx512", "avx2" or "scalar". */
+const char *tg_k_vmath_isa(void);
+
+/* The path the library should take here: the best the processor has,
+ * capped by TAPEGRAD_VMATH as src/kernels/vmath.c documents. */
+static const char *expected_path(void) {
+  const char *cap = getenv("TAPEGRAD_VMATH");
+  int max = 2;
+  if (cap && strcmp(cap, "avx2") == 0) max = 1;
+  if (cap && strcmp(cap, "scalar") == 0) max = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (max >= 2 && __builtin_cpu_supports("avx512f")) return "avx512";
+  if (max >= 1 && __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("fma"))
+    return "avx2";
+#endif
+  (void)max;
+  return "scalar";
+}
+
+START_TEST(test_path_is_the_expected_one) {
+  const char *cap = getenv("TAPEGRAD_VMATH");
+  ck_assert_msg(strcmp(tg_k_vmath_isa(), expected_path()) == 0,
+                "vector maths path %s, expected %s (TAPEGRAD_VMATH=%s)",
+                tg_k_vmath_isa(), expected_path(), cap ? cap : "(unset)");
+}
+END_TEST
 
 /* --- the functions under test --------------------------------------------- */
 
@@ -490,7 +528,10 @@ END_TEST
 
 static Suite *vmath_suite(void) {
   Suite *s = suite_create("vmath");
-  TCase *tc = tcase_create("f32");
+  TCase *tc = tcase_create("path");
+  tcase_add_test(tc, test_path_is_the_expected_one);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("f32");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_ulp_distance_measure);
   tcase_add_test(tc, test_f32_exp_within_1ulp);
@@ -517,12 +558,17 @@ static Suite *vmath_suite(void) {
 }
 
 int main(void) {
+  const char *cap = getenv("TAPEGRAD_VMATH");
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
-  printf("vmath: processor %s AVX2+FMA (the SIMD path needs both)\n",
+  printf("vmath: processor %s AVX512F, %s AVX2+FMA\n",
+         __builtin_cpu_supports("avx512f") ? "has" : "lacks",
          __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
              ? "has"
              : "lacks");
 #endif
+  printf("vmath: TAPEGRAD_VMATH=%s, path %s\n", cap ? cap : "(unset)",
+         tg_k_vmath_isa());
+  fflush(stdout);
   return tgt_run_suite(vmath_suite());
 }

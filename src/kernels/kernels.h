@@ -211,7 +211,8 @@ void tg_k_vpow_f32(int64_t n, float *out, const float *a, const float *b,
                    bool b_scalar);
 void tg_k_vpow_f64(int64_t n, double *out, const double *a, const double *b,
                    bool b_scalar);
-/* Which path the vector maths took: "avx2", "sse2" or "scalar". */
+/* Which path the vector maths takes: "avx512", "avx2" or "scalar"
+ * (src/kernels/vmath.c; TAPEGRAD_VMATH caps it). */
 const char *tg_k_vmath_isa(void);
 
 #endif

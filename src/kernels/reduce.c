@@ -110,18 +110,36 @@ typedef struct {
   int pass; /* 0: count ties, 1: g where x is the max, 2: divide by ties */
 } max_grad_ctx;
 
+/* Each pass has a loop for the common layout, where every operand steps
+ * one element (pooling windows), which the compiler vectorises without
+ * branches, and a general strided one. */
 #define MAX_GRAD_INNER(T)                                                      \
   do {                                                                         \
-    if (c->pass == 0) { /* p: ties, x, m */                                    \
+    const int64_t es = (int64_t)sizeof(T);                                     \
+    bool unit = s[0] == es && s[1] == es && (c->pass == 2 || s[2] == es) &&    \
+                (c->pass != 1 || s[3] == es);                                  \
+    T *restrict o = (T *)p[0];                                                 \
+    const T *restrict a = (const T *)p[1];                                     \
+    /* (p[2] and p[3] exist only in the passes that use them) */               \
+    if (c->pass == 0 && unit) { /* p: ties, x, m */                            \
+      for (int64_t i = 0; i < n; i++)                                          \
+        o[i] += (T)(a[i] == ((const T *)p[2])[i]);                             \
+    } else if (c->pass == 0) {                                                 \
       for (int64_t i = 0; i < n; i++)                                          \
         *(T *)(p[0] + i * s[0]) += (T)(*(const T *)(p[1] + i * s[1]) ==        \
                                        *(const T *)(p[2] + i * s[2]));         \
-    } else if (c->pass == 1) { /* p: out, x, m, g */                           \
+    } else if (c->pass == 1 && unit) { /* p: out, x, m, g */                   \
+      for (int64_t i = 0; i < n; i++)                                          \
+        o[i] = ((const T *)p[3])[i] * (T)(a[i] == ((const T *)p[2])[i]);       \
+    } else if (c->pass == 1) {                                                 \
       for (int64_t i = 0; i < n; i++)                                          \
         *(T *)(p[0] + i * s[0]) = *(const T *)(p[3] + i * s[3]) *              \
                                   (T)(*(const T *)(p[1] + i * s[1]) ==         \
                                       *(const T *)(p[2] + i * s[2]));          \
-    } else { /* p: out, ties */                                                \
+    } else if (unit) { /* p: out, ties */                                      \
+      for (int64_t i = 0; i < n; i++)                                          \
+        o[i] /= a[i];                                                          \
+    } else {                                                                   \
       for (int64_t i = 0; i < n; i++)                                          \
         *(T *)(p[0] + i * s[0]) /= *(const T *)(p[1] + i * s[1]);              \
     }                                                                          \

@@ -25,6 +25,7 @@
 
 #if defined(__x86_64__)
 TG_DECLARE_VMATH(avx2)
+TG_DECLARE_VMATH(avx512)
 #endif
 
 #endif
