@@ -824,6 +824,49 @@ START_TEST(test_grad_matmul) {
 }
 END_TEST
 
+/* One matrix used in several products, as the left and the right operand,
+ * plain and through a transposed view (the view itself reused): without a
+ * recorded graph the later products add their gradients into one buffer
+ * inside the gemm (beta = 1), in row- and column-major buffers. */
+static tg_tensor *shared_matmul_fn(tg_tape *tp, tg_tensor **in, void *ctx) {
+  (void)ctx;
+  tg_tensor *a = in[0], *b = in[1];          /* [3, 4] and [4, 3] */
+  tg_tensor *at = tg_transpose(tp, a, 0, 1); /* [4, 3], column-major */
+  tg_tensor *bt = tg_transpose(tp, b, 0, 1); /* [3, 4], column-major */
+  tg_tensor *terms[7] = {
+      tg_matmul(tp, a, b),                   /* a left, b right */
+      tg_matmul(tp, tg_tanh(tp, a), b),      /* b right again */
+      tg_matmul(tp, at, tg_sin(tp, a)),      /* at left */
+      tg_matmul(tp, at, bt),                 /* at left again, bt right */
+      tg_matmul(tp, bt, tg_exp(tp, at)),     /* bt left */
+      tg_matmul(tp, bt, at),                 /* bt left again, at right */
+      tg_matmul(tp, tg_mul(tp, bt, bt), at), /* at right again */
+  };
+  tg_tensor *y = NULL;
+  for (int k = 0; k < 7; k++) {
+    tg_tensor *t = tg_sum_all(tp, tg_mul(tp, terms[k], terms[k]));
+    y = y ? tg_add(tp, y, t) : t;
+  }
+  return y;
+}
+
+START_TEST(test_grad_matmul_shared_operands) {
+  tgt_input in[2];
+  int64_t sa[2] = {3, 4}, sb[2] = {4, 3};
+  ck_assert(tgt_input_init(&in[0], 2, sa));
+  ck_assert(tgt_input_init(&in[1], 2, sb));
+  tg_rng rng;
+  tg_rng_seed(&rng, 91);
+  tgt_fill_uniform(&rng, in[0].data, 12, -1, 1);
+  tgt_fill_uniform(&rng, in[1].data, 12, -1, 1);
+  double e1 = tgt_check_grad(shared_matmul_fn, NULL, 2, in);
+  ck_assert_msg(e1 < TGT_TOL1, "first-order error %g", e1);
+  double e2 = tgt_check_grad2(shared_matmul_fn, NULL, 2, in, 92);
+  ck_assert_msg(e2 < TGT_TOL2, "second-order error %g", e2);
+  tgt_inputs_free(2, in);
+}
+END_TEST
+
 /* --- main ----------------------------------------------------------------- */
 
 static Suite *tgt_suite(void) {
@@ -860,6 +903,7 @@ static Suite *tgt_suite(void) {
   tcase_add_test(tc, test_grad_mean_all);
   tcase_add_test(tc, test_grad_sum_to);
   tcase_add_test(tc, test_grad_matmul);
+  tcase_add_test(tc, test_grad_matmul_shared_operands);
   tcase_add_test(tc, test_grad_reshape);
   tcase_add_test(tc, test_grad_permute);
   tcase_add_test(tc, test_grad_transpose);

@@ -49,17 +49,49 @@ static bool first_grad(sweep *s, tg_tensor *t, tg_tensor *g, bool owned) {
   return true;
 }
 
+/* Whether x's elements fill its storage without gaps in some order of its
+ * axes: contiguous, or a transpose or other permutation of contiguous. */
+static bool dense_layout(const tg_tensor *x) {
+  int order[TG_MAX_DIMS], n = 0;
+  for (int d = 0; d < x->ndim; d++) {
+    if (x->shape[d] == 1) continue; /* never stepped over */
+    int k = n++;
+    for (; k > 0 && x->strides[order[k - 1]] > x->strides[d]; k--)
+      order[k] = order[k - 1];
+    order[k] = d;
+  }
+  int64_t expect = 1;
+  for (int k = 0; k < n; k++) {
+    if (x->strides[order[k]] != expect) return false;
+    expect *= x->shape[order[k]];
+  }
+  return true;
+}
+
+/* A new gradient buffer for t, laid out as the gradient it starts from
+ * when that is a dense permutation: a transposed weight's gradients arrive
+ * transposed, and adding them into a buffer of the same layout runs through
+ * memory in order (and the transpose back to the weight is contiguous). */
+static tg_tensor *new_grad_buffer(sweep *s, const tg_tensor *t,
+                                  const tg_tensor *like) {
+  tg_tensor *buf = tg__new_tensor(s->tp, s->fname, t->dtype, t->ndim, t->shape);
+  if (buf && like && dense_layout(like))
+    for (int d = 0; d < t->ndim; d++)
+      buf->strides[d] = like->strides[d];
+  return buf;
+}
+
 /* t's gradient as a buffer of its own that the sweep may add into: the one
  * it has when it is already such, else a new one holding the gradient so
  * far (zeros when none). */
 static tg_tensor *owned_grad(sweep *s, tg_tensor *t) {
   bool had = has_grad(s, t);
   if (had && (t->flags & TG_FLAG_GRAD_OWNED)) return t->pass_grad;
-  tg_tensor *buf = tg__new_tensor(s->tp, s->fname, t->dtype, t->ndim, t->shape);
+  tg_tensor *buf = new_grad_buffer(s, t, had ? t->pass_grad : NULL);
   if (!buf) return NULL;
   if (had)
-    tg_k_copy(t->dtype, t->ndim, t->shape, buf->data, NULL, t->pass_grad->data,
-              t->pass_grad->strides);
+    tg_k_copy(t->dtype, t->ndim, t->shape, buf->data, buf->strides,
+              t->pass_grad->data, t->pass_grad->strides);
   else
     tg_k_fill(t->dtype, t->ndim, t->shape, buf->data, NULL, 0.0);
   if (!had) return first_grad(s, t, buf, true) ? buf : NULL;
@@ -82,10 +114,10 @@ static bool accumulate(sweep *s, tg_tensor *t, tg_tensor *g) {
   if (s->in_place) {
     tg_tensor *sum = t->pass_grad;
     if (!(t->flags & TG_FLAG_GRAD_OWNED)) {
-      sum = tg__new_tensor(tp, s->fname, t->dtype, t->ndim, t->shape);
+      sum = new_grad_buffer(s, t, t->pass_grad);
       if (!sum) return false;
     }
-    tg_k_binary(TG_K_ADD, t->dtype, t->ndim, t->shape, sum->data, NULL,
+    tg_k_binary(TG_K_ADD, t->dtype, t->ndim, t->shape, sum->data, sum->strides,
                 t->pass_grad->data, t->pass_grad->strides, g->data, g->strides);
     t->pass_grad = sum;
     t->flags |= TG_FLAG_GRAD_OWNED;
@@ -94,6 +126,22 @@ static bool accumulate(sweep *s, tg_tensor *t, tg_tensor *g) {
   tg_tensor *sum = tg_add(tp, t->pass_grad, g);
   if (!sum) return false;
   t->pass_grad = sum;
+  return true;
+}
+
+/* Lets the op add the gradients of the inputs that already have one (or
+ * all, for add_grad_first) into their buffers, marking them in
+ * n->skip_grads. False (error set) when memory ran out. */
+static bool direct_grads(sweep *s, tg_node *n, tg_tensor *g) {
+  for (int i = 0; i < n->n_inputs && i < 32; i++) {
+    tg_tensor *x = n->inputs[i];
+    if (!tg__needs_grad(n, i)) continue;
+    if (!n->op->add_grad_first && !has_grad(s, x)) continue;
+    if (!n->op->add_grad_into(n, i, g, NULL)) continue; /* cannot here */
+    tg_tensor *dst = owned_grad(s, x);
+    if (!dst) return false;
+    if (n->op->add_grad_into(n, i, g, dst)) n->skip_grads |= 1u << i;
+  }
   return true;
 }
 
@@ -247,16 +295,21 @@ static tg_status run(tg_tape *tp, const char *fname, int n_out,
         gin[i] = NULL;
     }
     if (!saved_intact(tp, fname, n)) break;
-    /* A slice's gradient goes straight into its input's buffer (the
-     * traced and checked path below builds it with the rule instead). */
-    if (s.in_place && n->op->scatter_grad && !tp->trace_fn && !tp->anomaly) {
-      if (!tg__needs_grad(n, 0)) continue;
-      tg_tensor *dst = owned_grad(&s, n->inputs[0]);
-      if (!dst) break;
-      n->op->scatter_grad(n, g, dst);
+    /* Gradients the op can add straight into its inputs' buffers (the
+     * traced and checked path below builds them with the rule instead). */
+    n->skip_grads = 0;
+    if (s.in_place && n->op->add_grad_into && !tp->trace_fn && !tp->anomaly &&
+        !direct_grads(&s, n, g))
+      break;
+    bool rest = false;
+    for (int i = 0; i < n->n_inputs && !rest; i++)
+      rest = tg__needs_grad(n, i);
+    if (!rest) { /* every gradient is in place */
+      n->skip_grads = 0;
       continue;
     }
     n->op->backward(tp, n, g, gin);
+    n->skip_grads = 0;
     if (tp->trace_fn) {
       bool adds[8] = {false};
       for (int i = 0; i < n->n_inputs && i < 8; i++)

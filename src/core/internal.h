@@ -9,8 +9,9 @@ enum {
   TG_FLAG_HEAP = 1u << 0,        /* struct and data on the heap (persistent) */
   TG_FLAG_RETAIN_GRAD = 1u << 1, /* keep an intermediate's gradient */
   TG_FLAG_VIEW = 1u << 2,        /* shares another tensor's storage */
-  /* pass_grad is a contiguous buffer the current sweep made for this tensor
-   * alone, so the sweep may add into it in place */
+  /* pass_grad is a buffer the current sweep made for this tensor alone
+   * (dense: contiguous or a permutation of it), so the sweep may add into it
+   * in place */
   TG_FLAG_GRAD_OWNED = 1u << 3
 };
 
@@ -72,12 +73,19 @@ typedef struct tg_op_def {
    * engine does not sum broadcast gradients for them, so a forgotten sum is
    * an error rather than silently mended. */
   bool strict_grad_shapes;
-  /* Optional, for ops whose input gradient is mostly zeros (a slice): adds
-   * the gradient of input 0 for output gradient g straight into dst, a
-   * contiguous tensor of the input's shape. The sweep uses it instead of
-   * the rule when no graph is recorded, so a slice's gradient costs its own
-   * size rather than its input's. */
-  void (*scatter_grad)(const tg_node *n, const tg_tensor *g, tg_tensor *dst);
+  /* Optional: adds the gradient of input i for output gradient g straight
+   * into dst, a dense buffer of the input's shape that the sweep owns, and
+   * returns true; false (nothing done) when it cannot for this input or
+   * layout. With dst NULL it only says whether it could. The sweep uses it
+   * instead of the rule when no graph is recorded and the input already has a
+   * gradient: a slice's gradient then costs its own size rather than its
+   * input's, and a matrix product adds into the buffer inside the gemm (beta =
+   * 1) instead of through a new tensor. */
+  bool (*add_grad_into)(const tg_node *n, int i, const tg_tensor *g,
+                        tg_tensor *dst);
+  /* With add_grad_into: use it even for an input's first gradient (a
+   * slice's would otherwise be its input's size of mostly zeros). */
+  bool add_grad_first;
 } tg_op_def;
 
 /* The tensor owning t's storage, and its in-place write count. */
@@ -106,6 +114,9 @@ struct tg_node {
   bool keepdim;
   const int64_t *extra; /* longer op arguments (pads, windows), in the arena */
   int n_extra;
+  /* Inputs whose gradient the sweep has already added (bit i): the rule
+   * leaves them out. Set and cleared around the rule's call. */
+  unsigned skip_grads;
   const char *file; /* source location set by tg_set_location, if any */
   int line;
   tg_node *prev, *next;
@@ -198,7 +209,8 @@ tg_tensor *tg__contiguous_data(tg_tape *tp, const char *op, tg_tensor *x);
 bool tg__will_record(const tg_tape *tp, int n, tg_tensor *const *in);
 /* Whether the backward rule should compute the gradient of input i. */
 static inline bool tg__needs_grad(const tg_node *n, int i) {
-  return n->inputs[i] && n->inputs[i]->requires_grad;
+  return n->inputs[i] && n->inputs[i]->requires_grad &&
+         !(i < 32 && (n->skip_grads >> i) & 1u);
 }
 
 /* Broadcast shape of two shapes (NumPy rules); false if incompatible. */

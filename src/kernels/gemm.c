@@ -18,9 +18,9 @@ int tg_set_num_threads(int n) {
 int tg_num_threads(void) { return openblas_get_num_threads(); }
 
 /* c = a @ b + beta c, with a and b possibly transposed. */
-static void gemm_beta(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
-                      int64_t k, const void *a, int64_t lda, const void *b,
-                      int64_t ldb, double beta, void *c, int64_t ldc) {
+void tg_k_gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+               const void *a, int64_t lda, const void *b, int64_t ldb,
+               double beta, void *c, int64_t ldc) {
   enum CBLAS_TRANSPOSE fa = ta ? CblasTrans : CblasNoTrans;
   enum CBLAS_TRANSPOSE fb = tb ? CblasTrans : CblasNoTrans;
   if (dt == TG_F32)
@@ -34,7 +34,7 @@ static void gemm_beta(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
 static void gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                  const void *a, int64_t lda, const void *b, int64_t ldb,
                  void *c, int64_t ldc) {
-  gemm_beta(dt, ta, tb, m, n, k, a, lda, b, ldb, 0.0, c, ldc);
+  tg_k_gemm(dt, ta, tb, m, n, k, a, lda, b, ldb, 0.0, c, ldc);
 }
 
 /* One gemm per batch entry: into its own [m, n] block of c, or (sum) all
@@ -52,7 +52,7 @@ static void batch_gemms(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
       oa += idx[d] * a->batch_strides[d];
       ob += idx[d] * b->batch_strides[d];
     }
-    gemm_beta(dt, a->trans, b->trans, m, n, k, (const char *)a->data + oa * es,
+    tg_k_gemm(dt, a->trans, b->trans, m, n, k, (const char *)a->data + oa * es,
               a->ld, (const char *)b->data + ob * es, b->ld, sum ? 1.0 : 0.0,
               sum ? c : (char *)c + i * m * n * es, n);
     for (int d = batch_ndim - 1; d >= 0; d--) {

@@ -17,9 +17,27 @@ void tg_k_iter_init(tg_k_iter *it, int ndim, const int64_t *shape, int nops,
       acc *= shape[d];
     }
   }
+  /* Visit the axes from the widest step to the narrowest, so that the
+   * innermost run moves through memory in order even when the operands are
+   * transposed (a transposed gradient added into a transposed buffer). An
+   * axis's step is the first operand's that moves along it: the output's,
+   * or for a reduction (output steps 0 along reduced axes) the input's.
+   * The sort is stable, so row-major operands keep their order. */
+  int order[TG_MAX_DIMS], n_order = 0;
+  int64_t key[TG_MAX_DIMS];
+  for (int d = 0; d < ndim; d++) {
+    key[d] = 0;
+    for (int k = 0; k < nops && key[d] == 0; k++)
+      key[d] = full[k][d] < 0 ? -full[k][d] : full[k][d];
+    int j = n_order++;
+    for (; j > 0 && key[order[j - 1]] < key[d]; j--)
+      order[j] = order[j - 1];
+    order[j] = d;
+  }
   it->nops = nops;
   it->ndim = 0;
-  for (int d = 0; d < ndim; d++) {
+  for (int o = 0; o < n_order; o++) {
+    int d = order[o];
     if (shape[d] == 1) continue; /* size-1 axes never move a pointer */
     int j = it->ndim;
     if (j > 0) {

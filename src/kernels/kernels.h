@@ -183,6 +183,12 @@ typedef struct tg_k_matrix {
   int64_t ld;
 } tg_k_matrix;
 
+/* One gemm, row-major: c [m, n] (leading dimension ldc) = a @ b + beta c,
+ * a [m, k] and b [k, n] stored transposed when ta, tb. */
+void tg_k_gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+               const void *a, int64_t lda, const void *b, int64_t ldb,
+               double beta, void *c, int64_t ldc);
+
 /* c[b] = a[b] @ b[b] for every batch index; c contiguous [batch..., m, n]. */
 void tg_k_matmul(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
                  int64_t m, int64_t n, int64_t k, const tg_k_matrix *a,

@@ -28,14 +28,15 @@ static tg_tensor *gate(tg_tape *tp, tg_tensor *z, int k, int64_t h) {
 }
 
 /* One step: the new hidden state (and cell state for LSTM). xw is this
- * step's input contribution [B, G*H] with b_ih added. */
+ * step's input contribution [B, G*H] with b_ih added, and for RNN and LSTM
+ * b_hh as well (GRU keeps b_hh with the hidden contribution, since r
+ * scales that part of n). w_hh_t is W_hh^T, one view for all steps. */
 static tg_tensor *cell_step(tg_tape *tp, const tg_layer *l, tg_tensor *xw,
-                            tg_tensor *h, tg_tensor **c) {
+                            tg_tensor *w_hh_t, tg_tensor *h, tg_tensor **c) {
   int64_t hid = l->sizes[1];
-  tg_tensor *w_hh_t = tg_transpose(tp, l->params[1], 0, 1);
-  tg_tensor *hw = tg_add(tp, tg_matmul(tp, h, w_hh_t), l->params[3]);
+  tg_tensor *hw = tg_matmul(tp, h, w_hh_t);
   switch (kind_of(l)) {
-  case CELL_RNN: /* h = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) */
+  case CELL_RNN: /* h = tanh(x W_ih^T + b_ih + b_hh + h W_hh^T) */
     return tg_tanh(tp, tg_add(tp, xw, hw));
   case CELL_LSTM: { /* gates i, f, g, o */
     tg_tensor *z = tg_add(tp, xw, hw);
@@ -47,6 +48,7 @@ static tg_tensor *cell_step(tg_tape *tp, const tg_layer *l, tg_tensor *xw,
     return tg_mul(tp, o, tg_tanh(tp, *c));
   }
   case CELL_GRU: { /* r, z from both; n = tanh(x_n + r * h_n) */
+    hw = tg_add(tp, hw, l->params[3]);
     tg_tensor *r =
         tg_sigmoid(tp, tg_add(tp, gate(tp, xw, 0, hid), gate(tp, hw, 0, hid)));
     tg_tensor *u =
@@ -97,7 +99,11 @@ tg_tensor *tg_recurrent_forward(tg_tape *tp, tg_layer *l, tg_tensor *x,
   int perm[3] = {1, 0, 2};
   tg_tensor *xw = tg_add(
       tp, tg_matmul(tp, x, tg_transpose(tp, l->params[0], 0, 1)), l->params[2]);
+  /* b_hh once for all steps rather than at each (one gradient sum instead
+   * of T); the same sum, grouped differently. */
+  if (kind_of(l) != CELL_GRU) xw = tg_add(tp, xw, l->params[3]);
   xw = tg_contiguous(tp, tg_permute(tp, xw, perm));
+  tg_tensor *w_hh_t = tg_transpose(tp, l->params[1], 0, 1);
   int64_t step_shape[2] = {b, gates * hid}, out_shape[3] = {b, 1, hid};
   tg_tensor **outs = NULL;
   if (steps > 0) {
@@ -107,7 +113,7 @@ tg_tensor *tg_recurrent_forward(tg_tape *tp, tg_layer *l, tg_tensor *x,
   for (int64_t t = 0; t < steps; t++) {
     tg_tensor *xt =
         tg_reshape(tp, tg_slice(tp, xw, 0, t, t + 1, 1), 2, step_shape);
-    h = cell_step(tp, l, xt, h, &c);
+    h = cell_step(tp, l, xt, w_hh_t, h, &c);
     outs[t] = tg_reshape(tp, h, 3, out_shape);
     if (!outs[t]) return NULL;
   }

@@ -82,8 +82,48 @@ static void matmul_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
       gin[1] = operand_grad(tp, b, n->out, tg_transpose(tp, a, -1, -2), g);
   }
 }
+/* dst += the gradient of input i, by one gemm with beta = 1, for 2-D
+ * products whose operands BLAS can read as they are: d a = g @ b^T into a
+ * row-major dst, or its transpose b @ g^T into a column-major one (a
+ * transposed weight's buffer); likewise d b = a^T @ g or (g^T @ a)^T. */
+static bool matmul_add_grad_into(const tg_node *n, int i, const tg_tensor *g,
+                                 tg_tensor *dst) {
+  const tg_tensor *a = n->inputs[0], *b = n->inputs[1];
+  tg_k_matrix ma, mb, mg;
+  if (n->out->ndim != 2 || a->ndim != 2 || b->ndim != 2 || g->ndim != 2 ||
+      !blas_layout(a, &ma) || !blas_layout(b, &mb) || !blas_layout(g, &mg))
+    return false;
+  if (!dst) return true;
+  int64_t m = a->shape[0], k = a->shape[1], nn = b->shape[1];
+  /* the rows and columns of dst as a row-major matrix, and its stride */
+  bool col_major = dst->shape[0] > 1 && dst->shape[1] > 1 &&
+                   dst->strides[0] == 1 && dst->strides[1] == dst->shape[0];
+  if (!col_major && !tg_is_contiguous(dst)) return false;
+  int64_t ldc = col_major ? dst->shape[0] : dst->shape[1];
+  if (ldc < 1) ldc = 1;
+  /* A stored transposed (trans) is read as its transpose: op(A) with the
+   * flag flipped gives A^T without a copy. */
+  if (i == 0) {     /* d a [m, k] */
+    if (!col_major) /* g [m, n] @ b^T [n, k] */
+      tg_k_gemm(dst->dtype, mg.trans, !mb.trans, m, k, nn, g->data, mg.ld,
+                b->data, mb.ld, 1.0, dst->data, ldc);
+    else /* (b [k, n] @ g^T [n, m]) into dst^T [k, m] */
+      tg_k_gemm(dst->dtype, mb.trans, !mg.trans, k, m, nn, b->data, mb.ld,
+                g->data, mg.ld, 1.0, dst->data, ldc);
+  } else {          /* d b [k, n] */
+    if (!col_major) /* a^T [k, m] @ g [m, n] */
+      tg_k_gemm(dst->dtype, !ma.trans, mg.trans, k, nn, m, a->data, ma.ld,
+                g->data, mg.ld, 1.0, dst->data, ldc);
+    else /* (g^T [n, m] @ a [m, k]) into dst^T [n, k] */
+      tg_k_gemm(dst->dtype, !mg.trans, ma.trans, nn, k, m, g->data, mg.ld,
+                a->data, ma.ld, 1.0, dst->data, ldc);
+  }
+  return true;
+}
+
 static const tg_op_def OP_MATMUL = {
     .name = "matmul",
+    .add_grad_into = matmul_add_grad_into,
     .backward = matmul_backward,
     .replay = tg__replay_plain,
     .binary = tg_matmul,

@@ -40,8 +40,10 @@ static void range_view(const tg_tensor *t, int axis, int64_t start,
                        int64_t step, int64_t count, int64_t *strides,
                        int64_t *offset);
 /* The same, added in place into dst's sliced positions. */
-static void slice_scatter_grad(const tg_node *n, const tg_tensor *g,
-                               tg_tensor *dst) {
+static bool slice_add_grad_into(const tg_node *n, int i, const tg_tensor *g,
+                                tg_tensor *dst) {
+  (void)i; /* a slice has one input */
+  if (!dst) return true;
   int axis = n->iargs[0];
   int64_t strides[TG_MAX_DIMS], offset;
   range_view(dst, axis, n->extra[0], n->extra[1], g->shape[axis], strides,
@@ -49,6 +51,7 @@ static void slice_scatter_grad(const tg_node *n, const tg_tensor *g,
   char *at = (char *)dst->data + offset * (int64_t)tg_dtype_size(dst->dtype);
   tg_k_binary(TG_K_ADD, dst->dtype, g->ndim, g->shape, at, strides, at, strides,
               g->data, g->strides);
+  return true;
 }
 static const tg_op_def OP_SLICE = {
     .name = "slice",
@@ -56,7 +59,8 @@ static const tg_op_def OP_SLICE = {
     .replay = slice_replay,
     .rule = "the gradient goes into zeros at the sliced positions",
     .saves = 0,
-    .scatter_grad = slice_scatter_grad};
+    .add_grad_into = slice_add_grad_into,
+    .add_grad_first = true};
 
 /* d embed(g) = the slice of its gradient at the same range */
 static void embed_backward(tg_tape *tp, tg_node *n, tg_tensor *g,

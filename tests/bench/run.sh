@@ -3,7 +3,7 @@
 # at 1 and 2 threads, several times each, and prints a plain-text table.
 #
 #   tests/bench/run.sh [-b BUILD_DIR] [-r N] [-t "1 2"] [-w "W1 W2 ..."]
-#                      [-c CORETYPE] [-o FILE]
+#                      [-c CORETYPE] [-o FILE] [-p]
 #
 #   -b  build directory (default: build, beside this repository's sources)
 #   -r  repetitions: processes per benchmark and thread count (default 3)
@@ -15,6 +15,16 @@
 #       the generic "Prescott" kernels by the matching ones (unless
 #       TAPEGRAD_BLAS_CORE=keep): see docs/performance.md
 #   -o  also write every JSON line, prefixed with its repetition, to FILE
+#   -p  run PyTorch too (optional, not part of CI): after tapegrad's
+#       benchmarks, each repetition runs tests/bench/torch_bench.py once
+#       per thread count (OPENBLAS_NUM_THREADS and torch.set_num_threads),
+#       with the first of /usr/bin/python3 and python3 that can import
+#       torch (Debian: apt-get install python3-torch). Its OpenBLAS gets
+#       OPENBLAS_CORETYPE: -c's, else the core tapegrad's benchmarks report,
+#       so that both use the same kernels. The table then has an engine
+#       column and, on PyTorch's rows, tg/torch: tapegrad's median_ms over
+#       PyTorch's at the same thread count. Without torch, -p says so and
+#       the table has tapegrad's rows only.
 #
 # Repetitions are interleaved (rep 1 of every benchmark, then rep 2, ...)
 # so that a change in the machine's load spreads over all of them. Each
@@ -30,13 +40,14 @@ threads="1 2"
 only="W1 W2 W3 W4 W5 W6 W7 W8 W9"
 coretype=""
 out=""
+torch_wanted=0
 
 usage() {
   sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
   exit 2
 }
 
-while getopts "b:r:t:w:c:o:h" opt; do
+while getopts "b:r:t:w:c:o:ph" opt; do
   case $opt in
   b) build=$OPTARG ;;
   r) reps=$OPTARG ;;
@@ -44,6 +55,7 @@ while getopts "b:r:t:w:c:o:h" opt; do
   w) only=$OPTARG ;;
   c) coretype=$OPTARG ;;
   o) out=$OPTARG ;;
+  p) torch_wanted=1 ;;
   *) usage ;;
   esac
 done
@@ -70,6 +82,24 @@ for w in $only; do
   fi
   bins+=("$w:$build/tests/bench/$b")
 done
+
+# -p: an interpreter that can import torch, else no PyTorch rows.
+torch_py=""
+torch_desc=""
+torch_core=""
+if ((torch_wanted)); then
+  for py in /usr/bin/python3 python3; do
+    if "$py" -c 'import torch' >/dev/null 2>&1; then
+      torch_py=$py
+      break
+    fi
+  done
+  if [[ -n $torch_py ]]; then
+    torch_desc="torch $("$torch_py" -c 'import torch; print(torch.__version__)' 2>/dev/null) ($torch_py)"
+  else
+    echo "run.sh: -p: no python3 here can import torch (Debian: apt-get install python3-torch); the table has tapegrad's rows only" >&2
+  fi
+fi
 
 raw=$(mktemp "${TMPDIR:-/tmp}/tapegrad-bench.XXXXXX.jsonl")
 log=${raw%.jsonl}.log
@@ -101,14 +131,42 @@ for ((rep = 1; rep <= reps; rep++)); do
       done <<<"$lines"
     done
   done
+  [[ -n $torch_py ]] || continue
+  # PyTorch's OpenBLAS gets the kernels tapegrad used (see -p above).
+  torch_core=$coretype
+  if [[ -z $torch_core ]]; then
+    torch_core=$(grep -v '"engine": "pytorch"' "$raw" |
+      grep -o -m1 '"blas_core": "[A-Za-z0-9]*"' | cut -d'"' -f4)
+    [[ $torch_core == unknown ]] && torch_core=""
+  fi
+  for t in $threads; do
+    loads+="$(cut -d' ' -f1 /proc/loadavg) "
+    [[ -t 2 ]] && printf 'rep %d/%d  pytorch  threads %d ...\r' "$rep" "$reps" "$t" >&2
+    echo "=== rep $rep pytorch threads $t" >>"$log"
+    env_args=(OPENBLAS_NUM_THREADS="$t")
+    [[ -n $torch_core ]] && env_args+=(OPENBLAS_CORETYPE="$torch_core")
+    # shellcheck disable=SC2086 # $only: one argument per workload
+    lines=$(env "${env_args[@]}" timeout 1800 "$torch_py" \
+      "$script_dir/torch_bench.py" --threads "$t" -w $only 2>>"$log")
+    rc=$?
+    if ((rc != 0)); then
+      echo "run.sh: pytorch at $t threads (rep $rep) failed with status $rc; see $log" >&2
+      failed=1
+    fi
+    while IFS= read -r line; do
+      [[ $line == \{* ]] && printf '%d\t%s\n' "$rep" "$line" >>"$raw"
+    done <<<"$lines"
+  done
 done
+[[ -n $torch_py && -n $torch_core ]] && torch_desc+=", OPENBLAS_CORETYPE=$torch_core"
 [[ -t 2 ]] && printf '%*s\r' 40 '' >&2
 load_end=$(load)
 [[ -n $out ]] && cp "$raw" "$out"
 
 awk -F'\t' -v reps="$reps" -v started="$started" -v secs=$((SECONDS - t0)) \
   -v load_start="$load_start" -v load_end="$load_end" -v loads="$loads" \
-  -v host="$(uname -n)" -v cpus="$(nproc)" -v coretype="$coretype" '
+  -v host="$(uname -n)" -v cpus="$(nproc)" -v coretype="$coretype" \
+  -v torch_desc="$torch_desc" '
 function num(s, key,   m) {
   if (match(s, "\"" key "\": -?[0-9.eE+-]+")) {
     m = substr(s, RSTART, RLENGTH)
@@ -148,9 +206,17 @@ function minmax(list, want_max,   a, n, i, r) {
   s = $2
   w = str(s, "workload"); v = str(s, "variant"); t = num(s, "threads")
   if (w == "") next
-  row = w SUBSEP v
-  if (!(row in seen)) { seen[row] = 1; order[++nrows] = row }
-  if (!((row, t) in runs)) { nt[row]++; tl[row, nt[row]] = t }
+  # A row is a workload, variant and engine. Rows are grouped by workload
+  # and tapegrad variant (a PyTorch line may name its tapegrad counterpart
+  # in "tapegrad_variant"), and a group is printed together.
+  eng = str(s, "engine"); if (eng == "") eng = "tapegrad"
+  if (eng != "tapegrad") has_torch = 1
+  pv = str(s, "tapegrad_variant"); if (pv == "") pv = v
+  grp = w SUBSEP pv
+  if (!(grp in gseen)) { gseen[grp] = 1; gorder[++ngroups] = grp }
+  row = w SUBSEP v SUBSEP eng
+  if (!(row in seen)) { seen[row] = 1; grow[grp, ++gn[grp]] = row }
+  if (!((grp, t) in gthreads)) { gthreads[grp, t] = 1; nt[grp]++; tl[grp, nt[grp]] = t }
   key = row SUBSEP t
   runs[key]++
   med[key] = med[key] " " num(s, "median_ms")
@@ -161,6 +227,7 @@ function minmax(list, want_max,   a, n, i, r) {
   u = str(s, "unit"); unit[row] = u == "" ? "ms/step" : u
   iters[key] = num(s, "iters")
   core = str(s, "blas_core"); if (core != "") cores[core] = 1
+  mod = str(s, "module"); if (mod != "") module[row] = mod
   n_notes = split("peak_rss_mib allocs_per_step raw_gflops ratio_to_raw " \
                   "fwd_ns_per_op bwd_ns_per_op", nk, " ")
   for (i = 1; i <= n_notes; i++) {
@@ -182,30 +249,59 @@ END {
   printf "%d processes per row. median_ms: the median over processes of each process'\''s median\n", reps
   printf "step time; min_ms, max_ms: the smallest and largest of those per-process medians;\n"
   printf "fastest_ms: the fastest single timed iteration of any process. figure: the median\n"
-  printf "over processes of each process'\''s figure (computed from its median).\n\n"
-  fmt = "%-4s %-10s %2s %10s %10s %10s %10s %9s %-10s %s\n"
-  printf fmt, "id", "variant", "T", "median_ms", "min_ms", "max_ms", "fastest_ms", "figure", "unit", "notes"
-  printf fmt, "----", "----------", "--", "----------", "----------", "----------", "----------", "---------", "----------", "-----"
-  for (r = 1; r <= nrows; r++) {
-    row = order[r]
-    split(row, parts, SUBSEP)
+  printf "over processes of each process'\''s figure (computed from its median).\n"
+  if (has_torch) {
+    printf "pytorch rows: %s, torch.set_num_threads(T), 1 inter-op thread, OPENBLAS_NUM_THREADS=T.\n", torch_desc
+    printf "tg/torch: tapegrad'\''s median_ms over PyTorch'\''s, same workload, variant and T (below 1:\n"
+    printf "tapegrad faster); W7 func_hvp (torch.autograd.functional.hvp) is set beside tg_hvp.\n"
+    fmt = "%-4s %-10s %2s %-8s %10s %10s %10s %10s %9s %-10s %8s %s\n"
+    printf "\n" fmt, "id", "variant", "T", "engine", "median_ms", "min_ms", "max_ms", "fastest_ms", "figure", "unit", "tg/torch", "notes"
+    printf fmt, "----", "----------", "--", "--------", "----------", "----------", "----------", "----------", "---------", "----------", "--------", "-----"
+  } else {
+    fmt = "%-4s %-10s %2s %10s %10s %10s %10s %9s %-10s %s\n"
+    printf "\n" fmt, "id", "variant", "T", "median_ms", "min_ms", "max_ms", "fastest_ms", "figure", "unit", "notes"
+    printf fmt, "----", "----------", "--", "----------", "----------", "----------", "----------", "---------", "----------", "-----"
+  }
+  for (g = 1; g <= ngroups; g++) {
+    grp = gorder[g]
+    split(grp, gparts, SUBSEP)
     # thread counts in ascending order
-    m = nt[row]
-    for (i = 1; i <= m; i++) ts[i] = tl[row, i]
+    m = nt[grp]
+    for (i = 1; i <= m; i++) ts[i] = tl[grp, i]
     for (i = 2; i <= m; i++) { x = ts[i]; for (j = i - 1; j >= 1 && ts[j] > x; j--) ts[j + 1] = ts[j]; ts[j + 1] = x }
+    tg_row = gparts[1] SUBSEP gparts[2] SUBSEP "tapegrad"
     for (i = 1; i <= m; i++) {
-      key = row SUBSEP ts[i]
-      notes = ""
-      if ((key, "peak_rss_mib") in note) notes = notes sprintf("peak_rss %.1f MiB (M1)  ", minmax(note[key, "peak_rss_mib"], 1))
-      if ((key, "allocs_per_step") in note) notes = notes sprintf("allocs/step %g (A1)  ", minmax(note[key, "allocs_per_step"], 1))
-      if ((key, "raw_gflops") in note) notes = notes sprintf("raw sgemm %.1f GFLOP/s, ratio %.3f  ", median(note[key, "raw_gflops"]), median(note[key, "ratio_to_raw"]))
-      if ((key, "fwd_ns_per_op") in note) notes = notes sprintf("fwd %.0f + bwd %.0f ns/op  ", median(note[key, "fwd_ns_per_op"]), median(note[key, "bwd_ns_per_op"]))
-      if (runs[key] < reps) notes = notes sprintf("only %d of %d runs  ", runs[key], reps)
-      f = median(fig[key])
-      printf "%-4s %-10s %2d %10.3f %10.3f %10.3f %10.3f %9s %-10s %s\n", parts[1],
-        parts[2] == "" ? "-" : parts[2], ts[i], median(med[key]), minmax(med[key], 0),
-        minmax(med[key], 1), fastest[key], sprintf(f < 10 ? "%.3f" : "%.1f", f),
-        unit[row], notes
+      # at each thread count, tapegrad'\''s row first, then the others
+      for (pass = 1; pass <= 2; pass++) {
+        for (k = 1; k <= gn[grp]; k++) {
+          row = grow[grp, k]
+          split(row, parts, SUBSEP)
+          if ((pass == 1) != (parts[3] == "tapegrad")) continue
+          key = row SUBSEP ts[i]
+          if (!(key in runs)) continue
+          notes = ""
+          if (row in module) notes = notes module[row] "  "
+          if ((key, "peak_rss_mib") in note) notes = notes sprintf("peak_rss %.1f MiB (M1)  ", minmax(note[key, "peak_rss_mib"], 1))
+          if ((key, "allocs_per_step") in note) notes = notes sprintf("allocs/step %g (A1)  ", minmax(note[key, "allocs_per_step"], 1))
+          if ((key, "raw_gflops") in note) notes = notes sprintf("raw sgemm %.1f GFLOP/s, ratio %.3f  ", median(note[key, "raw_gflops"]), median(note[key, "ratio_to_raw"]))
+          if ((key, "fwd_ns_per_op") in note) notes = notes sprintf("fwd %.0f + bwd %.0f ns/op  ", median(note[key, "fwd_ns_per_op"]), median(note[key, "bwd_ns_per_op"]))
+          if (runs[key] < reps) notes = notes sprintf("only %d of %d runs  ", runs[key], reps)
+          f = median(fig[key])
+          cols = sprintf("%10.3f %10.3f %10.3f %10.3f %9s %-10s", median(med[key]),
+            minmax(med[key], 0), minmax(med[key], 1), fastest[key],
+            sprintf(f < 10 ? "%.3f" : "%.1f", f), unit[row])
+          id = sprintf("%-4s %-10s %2d", parts[1], parts[2] == "" ? "-" : parts[2], ts[i])
+          if (!has_torch) {
+            printf "%s %s %s\n", id, cols, notes
+            continue
+          }
+          ratio = ""
+          tg_key = tg_row SUBSEP ts[i]
+          if (parts[3] != "tapegrad" && (tg_key in runs) && median(med[key]) > 0)
+            ratio = sprintf("%.3f", median(med[tg_key]) / median(med[key]))
+          printf "%s %-8s %s %8s %s\n", id, parts[3], cols, ratio, notes
+        }
+      }
     }
   }
   printf "F1   (Fashion-MNIST CNN, s/epoch and test accuracy): see examples/fashion_cnn\n"
