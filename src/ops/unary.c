@@ -4,16 +4,50 @@
 #include "../core/internal.h"
 #include "../kernels/kernels.h"
 
-/* Runs kernel k over x (made contiguous first) and records op. */
+typedef struct unary_run {
+  tg_k_unary_op k;
+  tg_dtype dt;
+  double p, q;
+} unary_run;
+
+/* One contiguous run of x into the matching run of out. */
+static void unary_run_fn(int64_t n, char **ptr, const int64_t *s, void *ctx) {
+  const unary_run *u = ctx;
+  int64_t es = (int64_t)tg_dtype_size(u->dt);
+  if (s[0] == es && s[1] == es) {
+    tg_k_unary(u->k, u->dt, n, ptr[0], ptr[1], u->p, u->q);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) /* not expected; correct regardless */
+    tg_k_unary(u->k, u->dt, 1, ptr[0] + i * s[0], ptr[1] + i * s[1], u->p,
+               u->q);
+}
+
+/* Runs kernel k over x and records op. A view whose rows are contiguous (a
+ * slice of columns: an LSTM's gates) is read row by row in place; other
+ * layouts are copied to contiguous first. */
 static tg_tensor *unary(tg_tape *tp, const tg_op_def *op, const char *fname,
                         tg_k_unary_op k, tg_tensor *x, double p, double q,
                         double arg) {
   if (!tg__inputs_ok(tp, fname, 1, &x)) return NULL;
-  tg_tensor *xc = tg__contiguous_data(tp, fname, x);
-  if (!xc) return NULL;
   tg_tensor *out = tg__new_tensor(tp, fname, x->dtype, x->ndim, x->shape);
   if (!out) return NULL;
-  tg_k_unary(k, x->dtype, x->numel, out->data, xc->data, p, q);
+  if (tg_is_contiguous(x)) {
+    tg_k_unary(k, x->dtype, x->numel, out->data, x->data, p, q);
+  } else if (x->ndim >= 2 && x->strides[x->ndim - 1] == 1 &&
+             x->shape[x->ndim - 1] > 1) {
+    /* The iterator's inner runs are whole rows here: both operands step
+     * one element along the last axis. */
+    size_t es = tg_dtype_size(x->dtype), sz[2] = {es, es};
+    const int64_t *st[2] = {NULL, x->strides};
+    char *base[2] = {out->data, x->data};
+    unary_run u = {k, x->dtype, p, q};
+    tg_k_iter_apply(x->ndim, x->shape, 2, st, sz, base, unary_run_fn, &u);
+  } else {
+    tg_tensor *xc = tg__contiguous_data(tp, fname, x);
+    if (!xc) return NULL;
+    tg_k_unary(k, x->dtype, x->numel, out->data, xc->data, p, q);
+  }
   tg_node *n;
   if (!tg__record(tp, op, 1, &x, out, &n)) return NULL;
   if (n) n->scalar = arg;
