@@ -30,6 +30,9 @@ typedef int (*tgb_step_fn)(void *ctx);
 
 typedef struct tgb_stats {
   double median_ms, min_ms, max_ms, mean_ms;
+  /* the 90th percentile: the slowest tenth of steps take at least this
+   * long (the tail the contract asks about at T=2) */
+  double p90_ms;
   int iters;
 } tgb_stats;
 
