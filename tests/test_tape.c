@@ -259,6 +259,66 @@ START_TEST(test_nodes_are_recorded_in_order) {
 }
 END_TEST
 
+/* tg_backward adds a heap weight's gradient straight into its gradient
+ * buffer when a matrix product meets it (itself, or through W^T): the
+ * buffer must end up holding exactly what tg_grad returns, summed with what
+ * it held, whichever of the weight's uses the sweep reaches first. */
+static tg_tensor *weight_uses(tg_tape *tp, tg_tensor *w, tg_tensor *x,
+                              tg_tensor *v, int order) {
+  tg_tensor *wt = tg_transpose(tp, w, 0, 1); /* [3, 4] of w [4, 3] */
+  tg_tensor *terms[4] = {NULL};
+  int at = 0;
+  if (order == 1) terms[at++] = tg_sum_all(tp, tg_tanh(tp, w)); /* last */
+  tg_tensor *xw = tg_matmul(tp, x, wt); /* [2, 4]: W through W^T */
+  terms[at++] = tg_sum_all(tp, tg_mul(tp, xw, xw));
+  terms[at++] = tg_sum_all(tp, tg_sin(tp, tg_matmul(tp, w, v))); /* W itself */
+  terms[at++] =                                                  /* again */
+      tg_sum_all(tp, tg_tanh(tp, tg_matmul(tp, tg_exp(tp, x), wt)));
+  if (order == 0) terms[at++] = tg_sum_all(tp, tg_tanh(tp, w)); /* first */
+  tg_tensor *y = terms[0];
+  for (int k = 1; k < at; k++)
+    y = tg_add(tp, y, terms[k]);
+  return y;
+}
+
+START_TEST(test_backward_adds_into_weight_buffers) {
+  tg_tape *tp = tg_tape_new();
+  tg_tape_seed(tp, 5);
+  int64_t sw[2] = {4, 3}, sx[2] = {2, 3}, sv[2] = {3, 2};
+  tg_tensor *w = tg_tensor_new(tp, TG_F64, 2, sw);
+  tg_fill_normal(w, tg_tape_rng(tp), 0, 1);
+  tg_set_requires_grad(w, true);
+  tg_tensor *x = tg_tensor_new(tp, TG_F64, 2, sx); /* heap: they outlive */
+  tg_tensor *v = tg_tensor_new(tp, TG_F64, 2, sv); /* the resets below */
+  for (int i = 0; i < 6; i++) {
+    ((double *)x->data)[i] = 0.3 * i - 0.7;
+    ((double *)v->data)[i] = 0.5 - 0.2 * i;
+  }
+  for (int order = 0; order < 3; order++) {
+    tg_tensor *y = weight_uses(tp, w, x, v, order), *g;
+    ck_assert_msg(tg_grad(tp, 1, &y, NULL, 1, &w, &g, false) == TG_OK, "%s",
+                  tg_errmsg(tp));
+    double want[12], got[12];
+    ck_assert(tgt_copy_out(g, want));
+    tg_zero_grad(w);
+    for (int k = 1; k <= 2; k++) { /* a second call adds as much again */
+      ck_assert_int_eq(tg_backward(tp, y), TG_OK);
+      ck_assert(tgt_copy_out(tg_grad_of(w), got));
+      for (int i = 0; i < 12; i++)
+        ck_assert_msg(fabs(got[i] - k * want[i]) <= 1e-12 * (1 + fabs(want[i])),
+                      "order %d, call %d, element %d: %.17g, want %.17g", order,
+                      k, i, got[i], k * want[i]);
+    }
+    tg_zero_grad(w);
+    tg_tape_reset(tp);
+  }
+  tg_tensor_free(w);
+  tg_tensor_free(x);
+  tg_tensor_free(v);
+  tg_tape_free(tp);
+}
+END_TEST
+
 START_TEST(test_one_thread_setting) {
   int before = tg_num_threads();
   ck_assert_int_ge(before, 1);
@@ -325,6 +385,7 @@ int main(void) {
   tcase_add_test(tc, test_arena_use_is_the_same_every_step);
   tcase_add_test(tc, test_diamond_graph);
   tcase_add_test(tc, test_nodes_are_recorded_in_order);
+  tcase_add_test(tc, test_backward_adds_into_weight_buffers);
   tcase_add_test(tc, test_one_thread_setting);
   tcase_add_test(tc, test_blas_core_repair);
   suite_add_tcase(s, tc);

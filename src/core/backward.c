@@ -24,6 +24,7 @@ typedef struct sweep {
   const char *fname;
   uint64_t pass;
   bool in_place;     /* no graph recorded: gradients may be summed in place */
+  bool to_buffers;   /* tg_backward: leaves' gradients go to t->grad */
   leaf_link *leaves; /* leaves reached, for tg_backward */
 } sweep;
 
@@ -35,8 +36,8 @@ static bool has_grad(const sweep *s, const tg_tensor *t) {
 static bool first_grad(sweep *s, tg_tensor *t, tg_tensor *g, bool owned) {
   t->pass_grad = g;
   t->pass_id = s->pass;
-  t->flags = owned ? t->flags | TG_FLAG_GRAD_OWNED
-                   : t->flags & ~(unsigned)TG_FLAG_GRAD_OWNED;
+  t->flags &= ~(unsigned)(TG_FLAG_GRAD_OWNED | TG_FLAG_GRAD_IN_LEAF);
+  if (owned) t->flags |= TG_FLAG_GRAD_OWNED;
   if (t->node) return true;
   leaf_link *l = tg__arena_alloc(&s->tp->arena, sizeof *l);
   if (!l) {
@@ -129,6 +130,56 @@ static bool accumulate(sweep *s, tg_tensor *t, tg_tensor *g) {
   return true;
 }
 
+/* For tg_backward, the heap leaf whose persistent gradient buffer can
+ * take t's gradient directly: t itself, or the leaf t is a permuted view of
+ * (a dense layer's W^T). Then a matrix product adds W's gradient straight
+ * into W->grad (beta = 1) and no arena copy of it exists. NULL when t's
+ * gradient must go the ordinary way. */
+static tg_tensor *grad_home(const sweep *s, const tg_tensor *t) {
+  if (!s->to_buffers || !s->in_place) return NULL;
+  tg_tensor *leaf = (tg_tensor *)t;
+  if (t->node) {
+    if (!t->node->op->permutes) return NULL;
+    leaf = t->node->inputs[0];
+    if (leaf->node) return NULL;
+  }
+  if (!(leaf->flags & TG_FLAG_HEAP) || !leaf->requires_grad ||
+      !tg_is_contiguous(leaf) ||
+      (leaf->grad &&
+       (leaf->grad->dtype != leaf->dtype || !tg__same_shape(leaf->grad, leaf) ||
+        !tg_is_contiguous(leaf->grad))))
+    return NULL;
+  /* (a leaf that already holds an ordinary gradient this pass keeps it and
+   * has it deposited at the end, on top of what goes in directly) */
+  return leaf;
+}
+
+/* t's gradient buffer inside its leaf's persistent one (made, zeroed, if
+ * the leaf has none yet); NULL (error set) when memory ran out. */
+static tg_tensor *home_buffer(sweep *s, tg_tensor *t, tg_tensor *leaf) {
+  if (!leaf->grad) {
+    leaf->grad = tg_tensor_new(s->tp, leaf->dtype, leaf->ndim, leaf->shape);
+    if (!leaf->grad) return NULL;
+  }
+  if (!has_grad(s, leaf)) {
+    leaf->pass_grad = leaf->grad;
+    leaf->pass_id = s->pass;
+    leaf->flags |= TG_FLAG_GRAD_OWNED | TG_FLAG_GRAD_IN_LEAF;
+  }
+  if (t == leaf) return leaf->grad;
+  /* the same strides and offset in the gradient as t has in the leaf: both
+   * are contiguous of one shape */
+  int64_t offset = ((const char *)t->data - (const char *)leaf->data) /
+                   (int64_t)tg_dtype_size(leaf->dtype);
+  tg_tensor *v = tg__new_view(s->tp, s->fname, leaf->grad, t->ndim, t->shape,
+                              t->strides, offset);
+  if (!v) return NULL;
+  t->pass_grad = v;
+  t->pass_id = s->pass;
+  t->flags |= TG_FLAG_GRAD_OWNED | TG_FLAG_GRAD_IN_LEAF;
+  return v;
+}
+
 /* Lets the op add the gradients of the inputs that already have one (or
  * all, for add_grad_first) into their buffers, marking them in
  * n->skip_grads. False (error set) when memory ran out. */
@@ -136,9 +187,11 @@ static bool direct_grads(sweep *s, tg_node *n, tg_tensor *g) {
   for (int i = 0; i < n->n_inputs && i < 32; i++) {
     tg_tensor *x = n->inputs[i];
     if (!tg__needs_grad(n, i)) continue;
-    if (!n->op->add_grad_first && !has_grad(s, x)) continue;
+    bool first = !has_grad(s, x);
+    tg_tensor *home = first ? grad_home(s, x) : NULL;
+    if (first && !home && !n->op->add_grad_first) continue;
     if (!n->op->add_grad_into(n, i, g, NULL)) continue; /* cannot here */
-    tg_tensor *dst = owned_grad(s, x);
+    tg_tensor *dst = home ? home_buffer(s, x, home) : owned_grad(s, x);
     if (!dst) return false;
     if (n->op->add_grad_into(n, i, g, dst)) n->skip_grads |= 1u << i;
   }
@@ -264,7 +317,8 @@ static tg_status run(tg_tape *tp, const char *fname, int n_out,
     if (y->node && (!start || y->node->index > start->index)) start = y->node;
   }
 
-  sweep s = {tp, fname, atomic_fetch_add(&next_pass, 1), !create_graph, NULL};
+  sweep s = {tp,         fname, atomic_fetch_add(&next_pass, 1), !create_graph,
+             to_buffers, NULL};
   bool prev_mode = tg_set_grad_enabled(tp, create_graph);
   tg_status st = TG_OK;
   for (int j = 0; j < n_out && st == TG_OK; j++) {
@@ -281,6 +335,9 @@ static tg_status run(tg_tape *tp, const char *fname, int n_out,
     tg_tensor *out = n->out;
     if (!has_grad(&s, out)) continue; /* not on a path to the outputs */
     tg_tensor *g = out->pass_grad;
+    /* a permuted view whose gradient went straight into its leaf's buffer:
+     * the rule has nothing left to do */
+    if (out->flags & TG_FLAG_GRAD_IN_LEAF) continue;
     if (to_buffers && (out->flags & TG_FLAG_RETAIN_GRAD) &&
         !deposit(tp, fname, out, g))
       break;

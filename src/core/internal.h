@@ -12,7 +12,11 @@ enum {
   /* pass_grad is a buffer the current sweep made for this tensor alone
    * (dense: contiguous or a permutation of it), so the sweep may add into it
    * in place */
-  TG_FLAG_GRAD_OWNED = 1u << 3
+  TG_FLAG_GRAD_OWNED = 1u << 3,
+  /* pass_grad lies in a heap leaf's persistent gradient buffer (it is that
+   * buffer, or a transposed view of it): tg_backward added this pass's
+   * gradient there directly, so there is nothing left to deposit */
+  TG_FLAG_GRAD_IN_LEAF = 1u << 4
 };
 
 /* --- allocation: every heap allocation of the library goes through here -- */
@@ -86,6 +90,9 @@ typedef struct tg_op_def {
   /* With add_grad_into: use it even for an input's first gradient (a
    * slice's would otherwise be its input's size of mostly zeros). */
   bool add_grad_first;
+  /* The output is its input with the axes permuted (a view): its gradient
+   * may live in the matching view of the input's gradient buffer. */
+  bool permutes;
 } tg_op_def;
 
 /* The tensor owning t's storage, and its in-place write count. */

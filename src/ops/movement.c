@@ -122,7 +122,8 @@ static const tg_op_def OP_PERMUTE = {.name = "permute",
                                      .backward = permute_backward,
                                      .replay = permute_replay,
                                      .rule = "the gradient is permuted back",
-                                     .saves = 0};
+                                     .saves = 0,
+                                     .permutes = true};
 
 tg_tensor *tg_permute(tg_tape *tp, tg_tensor *x, const int *perm) {
   if (!tg__inputs_ok(tp, "tg_permute", 1, &x)) return NULL;

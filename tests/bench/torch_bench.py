@@ -10,9 +10,10 @@ is the whole step as a user writes it in PyTorch (forward, backward,
 optimizer update, zeroing the gradients).
 
 It prints one JSON line per workload and variant, with the keys of the C
-programs (workload, threads, median_ms, min_ms, max_ms, iters, variant,
-figure, unit, ...) plus "engine": "pytorch" and "torch_version". min_ms and
-max_ms are the fastest and slowest timed iteration, as in bench.c.
+programs (workload, threads, median_ms, min_ms, max_ms, p90_ms, iters,
+variant, figure, unit, ...) plus "engine": "pytorch" and "torch_version".
+min_ms, max_ms and p90_ms are the fastest, the slowest and the 90th
+percentile of the timed iterations, as in bench.c.
 
 Run it with an interpreter that can import torch (Debian: apt-get install
 python3-torch, which installs for /usr/bin/python3):
@@ -87,11 +88,13 @@ class Reporter:
                   "with tapegrad", file=sys.stderr)
 
     def line(self, workload, times, figure, unit, **extra):
+        t = sorted(times)
         rec = {
             "workload": workload, "threads": self.threads,
-            "median_ms": round(median(times), 4),
-            "min_ms": round(min(times), 4), "max_ms": round(max(times), 4),
-            "iters": len(times),
+            "median_ms": round(median(t), 4),
+            "min_ms": round(t[0], 4), "max_ms": round(t[-1], 4),
+            "p90_ms": round(t[(9 * len(t) + 9) // 10 - 1], 4),  # as bench.c
+            "iters": len(t),
         }
         rec.update(extra)
         rec.update(figure=round(figure, 4), unit=unit, engine="pytorch",
