@@ -229,7 +229,7 @@ function minmax(list, want_max,   a, n, i, r) {
   core = str(s, "blas_core"); if (core != "") cores[core] = 1
   mod = str(s, "module"); if (mod != "") module[row] = mod
   n_notes = split("peak_rss_mib allocs_per_step raw_gflops ratio_to_raw " \
-                  "fwd_ns_per_op bwd_ns_per_op", nk, " ")
+                  "fwd_ns_per_op bwd_ns_per_op p90_ms median_ms", nk, " ")
   for (i = 1; i <= n_notes; i++) {
     x = num(s, nk[i])
     if (x != "") note[key, nk[i]] = note[key, nk[i]] " " x
@@ -285,6 +285,8 @@ END {
           if ((key, "allocs_per_step") in note) notes = notes sprintf("allocs/step %g (A1)  ", minmax(note[key, "allocs_per_step"], 1))
           if ((key, "raw_gflops") in note) notes = notes sprintf("raw sgemm %.1f GFLOP/s, ratio %.3f  ", median(note[key, "raw_gflops"]), median(note[key, "ratio_to_raw"]))
           if ((key, "fwd_ns_per_op") in note) notes = notes sprintf("fwd %.0f + bwd %.0f ns/op  ", median(note[key, "fwd_ns_per_op"]), median(note[key, "bwd_ns_per_op"]))
+          # the tail: the slowest tenth of steps, against the median
+          if ((key, "p90_ms") in note && median(note[key, "median_ms"]) > 0) notes = notes sprintf("p90/median %.2f  ", median(note[key, "p90_ms"]) / median(note[key, "median_ms"]))
           if (runs[key] < reps) notes = notes sprintf("only %d of %d runs  ", runs[key], reps)
           f = median(fig[key])
           cols = sprintf("%10.3f %10.3f %10.3f %10.3f %9s %-10s", median(med[key]),
