@@ -48,6 +48,11 @@ static void valid_range(int64_t ow, int64_t w, int64_t s, int64_t p,
             o[ox] = 0;                                                         \
           if (sw == 1) {                                                       \
             memcpy(o + lo, row + lo + shift, sizeof(T) * (size_t)(hi - lo));   \
+          } else if (sw == 2 && hi > lo) { /* pooling: a constant stride */    \
+            const T *restrict src = row + 2 * lo + shift;                      \
+            T *restrict dst = o + lo;                                          \
+            for (int64_t k = 0; k < hi - lo; k++)                              \
+              dst[k] = src[2 * k];                                             \
           } else {                                                             \
             for (int64_t ox = lo; ox < hi; ox++)                               \
               o[ox] = row[ox * sw + shift];                                    \
@@ -84,6 +89,11 @@ static void valid_range(int64_t ow, int64_t w, int64_t s, int64_t p,
             const T *restrict src = i + lo;                                    \
             for (int64_t k = 0; k < hi - lo; k++)                              \
               dst[k] += src[k];                                                \
+          } else if (sw == 2) {                                                \
+            T *restrict dst = row + 2 * lo + shift;                            \
+            const T *restrict src = i + lo;                                    \
+            for (int64_t k = 0; k < hi - lo; k++)                              \
+              dst[2 * k] += src[k];                                            \
           } else {                                                             \
             for (int64_t ox = lo; ox < hi; ox++)                               \
               row[ox * sw + shift] += i[ox];                                   \
