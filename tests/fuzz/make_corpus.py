@@ -9,7 +9,6 @@ import gzip
 import json
 import os
 import random
-import shutil
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -222,8 +221,19 @@ def make_graph():
             bytes(rng.randrange(256) for _ in range(n)))
 
 
+def clear_generated():
+    """Removes what this script wrote before, keeping the regress_* inputs:
+    inputs that once made a target fail, committed by hand so that every
+    fuzz run replays them first."""
+    for target in os.listdir(ROOT) if os.path.isdir(ROOT) else []:
+        folder = os.path.join(ROOT, target)
+        for name in os.listdir(folder):
+            if not name.startswith("regress_"):
+                os.remove(os.path.join(folder, name))
+
+
 if __name__ == "__main__":
-    shutil.rmtree(ROOT, ignore_errors=True)
+    clear_generated()
     make_safetensors()
     make_npy()
     make_idx()
