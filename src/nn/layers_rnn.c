@@ -97,11 +97,12 @@ tg_tensor *tg_recurrent_forward(tg_tape *tp, tg_layer *l, tg_tensor *x,
   /* All steps' input contributions at once, time-major so that each step's
    * slice is contiguous: [T, B, G*H]. */
   int perm[3] = {1, 0, 2};
-  tg_tensor *xw = tg_add(
-      tp, tg_matmul(tp, x, tg_transpose(tp, l->params[0], 0, 1)), l->params[2]);
-  /* b_hh once for all steps rather than at each (one gradient sum instead
-   * of T); the same sum, grouped differently. */
-  if (kind_of(l) != CELL_GRU) xw = tg_add(tp, xw, l->params[3]);
+  /* b_hh joins b_ih once for all steps rather than at each step (one
+   * gradient sum instead of T): the same sum, grouped differently. */
+  tg_tensor *bias = l->params[2];
+  if (kind_of(l) != CELL_GRU) bias = tg_add(tp, bias, l->params[3]);
+  tg_tensor *xw =
+      tg_add(tp, tg_matmul(tp, x, tg_transpose(tp, l->params[0], 0, 1)), bias);
   xw = tg_contiguous(tp, tg_permute(tp, xw, perm));
   tg_tensor *w_hh_t = tg_transpose(tp, l->params[1], 0, 1);
   int64_t step_shape[2] = {b, gates * hid}, out_shape[3] = {b, 1, hid};
