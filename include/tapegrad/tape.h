@@ -72,7 +72,10 @@ tg_rng *tg_tape_rng(tg_tape *tp);
 
 /* Reverse sweep from a one-element output y; accumulates gradient values
  * into t->grad of every leaf that requires a gradient (and of intermediates
- * marked with tg_retain_grad). May run more than once on one tape. */
+ * marked with tg_retain_grad). May run more than once on one tape. Some
+ * gradients are added into t->grad during the sweep, so after a sweep that
+ * failed part-way (out of memory, a custom rule's error) t->grad may hold
+ * part of them: zero the gradients before trying again. */
 tg_status tg_backward(tg_tape *tp, tg_tensor *y);
 /* The same from an output of any shape, with the output's gradient given. */
 tg_status tg_backward_seed(tg_tape *tp, tg_tensor *y, const tg_tensor *seed);
