@@ -28,6 +28,10 @@ typedef struct sweep_domain {
   double lo, hi, away;
 } sweep_domain;
 
+/* The domain most entries use: anywhere in [-2, 2]. */
+#define SWEEP_ANY                                                              \
+  { -2, 2, 0 }
+
 typedef struct sweep_entry {
   const char *name;
   /* Draws a random case from rng. */

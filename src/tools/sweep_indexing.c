@@ -208,22 +208,19 @@ static tg_tensor *apply_fold(tg_tape *tp, tg_tensor *const *in,
   return tg_fold(tp, in[0], 2, c->target + 8, &w);
 }
 
-#define ANY                                                                    \
-  { -2, 2, 0 }
-
 const sweep_entry sweep_indexing[] = {
-    {"slice", slice_case, apply_slice, ANY},
-    {"concat", concat_case, apply_concat, ANY},
-    {"pad", pad_case, apply_pad, ANY},
-    {"gather", gather_case, apply_gather, ANY},
-    {"scatter_add", scatter_case, apply_scatter_add, ANY},
-    {"index_select", gather_case, apply_index_select, ANY},
-    {"softmax", axis_case, apply_softmax, ANY},
-    {"log_softmax", axis_case, apply_log_softmax, ANY},
-    {"logsumexp", axis_case, apply_logsumexp, ANY},
-    {"unfold (1-D)", unfold1_case, apply_unfold, ANY},
-    {"unfold (2-D)", unfold2_case, apply_unfold, ANY},
-    {"fold", fold_case, apply_fold, ANY},
+    {"slice", slice_case, apply_slice, SWEEP_ANY},
+    {"concat", concat_case, apply_concat, SWEEP_ANY},
+    {"pad", pad_case, apply_pad, SWEEP_ANY},
+    {"gather", gather_case, apply_gather, SWEEP_ANY},
+    {"scatter_add", scatter_case, apply_scatter_add, SWEEP_ANY},
+    {"index_select", gather_case, apply_index_select, SWEEP_ANY},
+    {"softmax", axis_case, apply_softmax, SWEEP_ANY},
+    {"log_softmax", axis_case, apply_log_softmax, SWEEP_ANY},
+    {"logsumexp", axis_case, apply_logsumexp, SWEEP_ANY},
+    {"unfold (1-D)", unfold1_case, apply_unfold, SWEEP_ANY},
+    {"unfold (2-D)", unfold2_case, apply_unfold, SWEEP_ANY},
+    {"fold", fold_case, apply_fold, SWEEP_ANY},
 };
 const int sweep_indexing_count =
     (int)(sizeof sweep_indexing / sizeof sweep_indexing[0]);

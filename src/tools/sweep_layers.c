@@ -390,33 +390,31 @@ static tg_tensor *apply_nll(tg_tape *tp, tg_tensor *const *in,
   return tg_nll_loss(tp, in[0], labels, red_of(c));
 }
 
-#define ANY                                                                    \
-  { -2, 2, 0 }
 #define AWAY                                                                   \
   { -3, 3, 0.1 }
 #define HUBER                                                                  \
   { -0.9, 0.9, 0.5 }
 
 const sweep_entry sweep_layers[] = {
-    {"dense", dense_case, apply_dense, ANY},
-    {"layer_norm", layer_norm_case, apply_layer_norm, ANY},
-    {"batch_norm1d", batch_norm1d_case, apply_batch_norm, ANY},
-    {"batch_norm2d", batch_norm2d_case, apply_batch_norm, ANY},
-    {"rnn", rnn_case, apply_recurrent, ANY},
-    {"lstm", lstm_case, apply_recurrent, ANY},
-    {"gru", gru_case, apply_recurrent, ANY},
-    {"embedding", embedding_case, apply_embedding, ANY},
-    {"dropout_eval", one_input_case, apply_dropout_eval, ANY},
-    {"dropout_train", one_input_case, apply_dropout_train, ANY},
+    {"dense", dense_case, apply_dense, SWEEP_ANY},
+    {"layer_norm", layer_norm_case, apply_layer_norm, SWEEP_ANY},
+    {"batch_norm1d", batch_norm1d_case, apply_batch_norm, SWEEP_ANY},
+    {"batch_norm2d", batch_norm2d_case, apply_batch_norm, SWEEP_ANY},
+    {"rnn", rnn_case, apply_recurrent, SWEEP_ANY},
+    {"lstm", lstm_case, apply_recurrent, SWEEP_ANY},
+    {"gru", gru_case, apply_recurrent, SWEEP_ANY},
+    {"embedding", embedding_case, apply_embedding, SWEEP_ANY},
+    {"dropout_eval", one_input_case, apply_dropout_eval, SWEEP_ANY},
+    {"dropout_train", one_input_case, apply_dropout_train, SWEEP_ANY},
     {"leaky_relu", act_case, apply_leaky_relu, AWAY},
     {"elu", act_case, apply_elu, AWAY},
-    {"gelu", one_input_case, apply_gelu, ANY},
+    {"gelu", one_input_case, apply_gelu, SWEEP_ANY},
     {"softplus", one_input_case, apply_softplus, AWAY},
-    {"mse_loss", two_inputs_case, apply_mse, ANY},
+    {"mse_loss", two_inputs_case, apply_mse, SWEEP_ANY},
     {"l1_loss", one_pred_case, apply_l1, AWAY},
     {"huber_loss", one_pred_case, apply_huber, HUBER},
-    {"cross_entropy", class_case, apply_cross_entropy, ANY},
-    {"nll_loss", class_case, apply_nll, ANY},
+    {"cross_entropy", class_case, apply_cross_entropy, SWEEP_ANY},
+    {"nll_loss", class_case, apply_nll, SWEEP_ANY},
     {"bce_logits", one_pred_case, apply_bce, AWAY},
 };
 const int sweep_layers_count =

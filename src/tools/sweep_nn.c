@@ -93,13 +93,10 @@ static tg_tensor *apply_avg_pool2d(tg_tape *tp, tg_tensor *const *in,
   return tg_avg_pool2d(tp, in[0], &w);
 }
 
-#define ANY                                                                    \
-  { -2, 2, 0 }
-
 const sweep_entry sweep_nn[] = {
-    {"conv1d", conv1_case, apply_conv1d, ANY},
-    {"conv2d", conv2_case, apply_conv2d, ANY},
-    {"max_pool2d", pool_case, apply_max_pool2d, ANY},
-    {"avg_pool2d", pool_case, apply_avg_pool2d, ANY},
+    {"conv1d", conv1_case, apply_conv1d, SWEEP_ANY},
+    {"conv2d", conv2_case, apply_conv2d, SWEEP_ANY},
+    {"max_pool2d", pool_case, apply_max_pool2d, SWEEP_ANY},
+    {"avg_pool2d", pool_case, apply_avg_pool2d, SWEEP_ANY},
 };
 const int sweep_nn_count = (int)(sizeof sweep_nn / sizeof sweep_nn[0]);

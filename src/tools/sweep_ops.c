@@ -262,43 +262,41 @@ static tg_tensor *apply_contiguous_of_view(tg_tape *tp, tg_tensor *const *in,
   return tg_contiguous(tp, x);
 }
 
-#define ANY                                                                    \
-  { -2, 2, 0 }
 #define POSITIVE                                                               \
   { 0.2, 2, 0 }
 #define AWAY                                                                   \
   { -2, 2, 0.1 }
 
 const sweep_entry sweep_ops[] = {
-    {"neg", one_input, apply_neg, ANY},
-    {"exp", one_input, apply_exp, ANY},
+    {"neg", one_input, apply_neg, SWEEP_ANY},
+    {"exp", one_input, apply_exp, SWEEP_ANY},
     {"log", one_input, apply_log, POSITIVE},
     {"sqrt", one_input, apply_sqrt, POSITIVE},
-    {"tanh", one_input, apply_tanh, ANY},
-    {"sigmoid", one_input, apply_sigmoid, ANY},
+    {"tanh", one_input, apply_tanh, SWEEP_ANY},
+    {"sigmoid", one_input, apply_sigmoid, SWEEP_ANY},
     {"relu", one_input, apply_relu, AWAY},
     {"abs", one_input, apply_abs, AWAY},
-    {"sin", one_input, apply_sin, ANY},
-    {"cos", one_input, apply_cos, ANY},
+    {"sin", one_input, apply_sin, SWEEP_ANY},
+    {"cos", one_input, apply_cos, SWEEP_ANY},
     {"pow_scalar", scalar_case, apply_pow_scalar, POSITIVE},
-    {"mul_scalar", scalar_case, apply_mul_scalar, ANY},
-    {"add_scalar", scalar_case, apply_add_scalar, ANY},
-    {"add", broadcast_pair, apply_add, ANY},
-    {"sub", broadcast_pair, apply_sub, ANY},
-    {"mul", broadcast_pair, apply_mul, ANY},
+    {"mul_scalar", scalar_case, apply_mul_scalar, SWEEP_ANY},
+    {"add_scalar", scalar_case, apply_add_scalar, SWEEP_ANY},
+    {"add", broadcast_pair, apply_add, SWEEP_ANY},
+    {"sub", broadcast_pair, apply_sub, SWEEP_ANY},
+    {"mul", broadcast_pair, apply_mul, SWEEP_ANY},
     {"div", broadcast_pair, apply_div, AWAY},
     {"pow", broadcast_pair, apply_pow, POSITIVE},
-    {"maximum", broadcast_pair, apply_maximum, ANY},
-    {"minimum", broadcast_pair, apply_minimum, ANY},
-    {"where", where_case, apply_where, ANY},
-    {"sum", reduce_case, apply_sum, ANY},
-    {"mean", reduce_case, apply_mean, ANY},
-    {"max", reduce_case, apply_max, ANY},
-    {"sum_to", sum_to_case, apply_sum_to, ANY},
-    {"matmul", matmul_case, apply_matmul, ANY},
-    {"reshape", one_input, apply_reshape, ANY},
-    {"permute", permute_case, apply_permute, ANY},
-    {"expand", expand_case, apply_expand, ANY},
-    {"contiguous", one_input, apply_contiguous_of_view, ANY},
+    {"maximum", broadcast_pair, apply_maximum, SWEEP_ANY},
+    {"minimum", broadcast_pair, apply_minimum, SWEEP_ANY},
+    {"where", where_case, apply_where, SWEEP_ANY},
+    {"sum", reduce_case, apply_sum, SWEEP_ANY},
+    {"mean", reduce_case, apply_mean, SWEEP_ANY},
+    {"max", reduce_case, apply_max, SWEEP_ANY},
+    {"sum_to", sum_to_case, apply_sum_to, SWEEP_ANY},
+    {"matmul", matmul_case, apply_matmul, SWEEP_ANY},
+    {"reshape", one_input, apply_reshape, SWEEP_ANY},
+    {"permute", permute_case, apply_permute, SWEEP_ANY},
+    {"expand", expand_case, apply_expand, SWEEP_ANY},
+    {"contiguous", one_input, apply_contiguous_of_view, SWEEP_ANY},
 };
 const int sweep_ops_count = (int)(sizeof sweep_ops / sizeof sweep_ops[0]);
