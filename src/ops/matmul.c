@@ -96,8 +96,7 @@ static bool matmul_add_grad_into(const tg_node *n, int i, const tg_tensor *g,
   if (!dst) return true;
   int64_t m = a->shape[0], k = a->shape[1], nn = b->shape[1];
   /* the rows and columns of dst as a row-major matrix, and its stride */
-  bool col_major = dst->shape[0] > 1 && dst->shape[1] > 1 &&
-                   dst->strides[0] == 1 && dst->strides[1] == dst->shape[0];
+  bool col_major = column_major_2d(dst);
   if (!col_major && !tg_is_contiguous(dst)) return false;
   int64_t ldc = col_major ? dst->shape[0] : dst->shape[1];
   if (ldc < 1) ldc = 1;
