@@ -1032,6 +1032,105 @@ START_TEST(test_max_pool2d_gradients) {
 }
 END_TEST
 
+/* The gradient of max pooling when windows tie: each window's gradient is
+ * shared equally among the positions holding its maximum, overlapping
+ * windows adding up; positions no window covers get 0. Inputs are small
+ * whole numbers, so most windows tie. Checked for the 2x2-stride-2 kernel
+ * (odd sides too) and the general one (overlap, padding, dilation), f32
+ * and f64, against a loop written here. */
+static void ref_max_pool_grad(const geom *g, const double *x, const double *gy,
+                              double *gx) {
+  memset(gx, 0, sizeof(double) * (size_t)(g->n * g->c * g->h * g->w));
+  for (int64_t p = 0; p < g->n * g->c; p++)
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        double m = -INFINITY;
+        int ties = 0;
+        for (int pass = 0; pass < 3; pass++)
+          for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+              int64_t iy = oy * g->sh - g->ph + i * g->dh;
+              int64_t ix = ox * g->sw - g->pw + j * g->dw;
+              if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) continue;
+              int64_t at = (p * g->h + iy) * g->w + ix;
+              if (pass == 0 && x[at] > m) m = x[at];
+              if (pass == 1 && x[at] == m) ties++;
+              if (pass == 2 && x[at] == m)
+                gx[at] += gy[(p * g->oh + oy) * g->ow + ox] / ties;
+            }
+      }
+}
+
+START_TEST(test_max_pool2d_ties_share_the_gradient) {
+  static const int64_t cases[5][8] = {
+      /* h, w, kernel, stride, padding, dilation (square) */
+      {6, 8, 2, 2, 0, 1, 0, 0},
+      {7, 9, 2, 2, 0, 1, 0, 0},
+      {6, 7, 3, 2, 1, 1, 0, 0},
+      {5, 6, 2, 1, 0, 1, 0, 0},
+      {7, 7, 2, 2, 1, 2, 0, 0}};
+  for (int ci = 0; ci < 5; ci++)
+    for (int f32 = 0; f32 < 2; f32++) {
+      tg_window win;
+      memset(&win, 0, sizeof win);
+      win.kernel[0] = win.kernel[1] = cases[ci][2];
+      win.stride[0] = win.stride[1] = cases[ci][3];
+      win.padding[0] = win.padding[1] = cases[ci][4];
+      win.dilation[0] = win.dilation[1] = cases[ci][5];
+      geom g = win_geom(&win, 2, 3, cases[ci][0], cases[ci][1], false, true);
+      int64_t nx = g.n * g.c * g.h * g.w, ny = g.n * g.c * g.oh * g.ow;
+      double *x = alloc_d(nx), *gy = alloc_d(ny), *want = alloc_d(nx),
+             *got = alloc_d(nx);
+      tg_rng rng;
+      tg_rng_seed(&rng, 40 + (uint64_t)ci);
+      for (int64_t i = 0; i < nx; i++)
+        x[i] = (double)(tg_rng_u64(&rng) % 3);
+      for (int64_t i = 0; i < ny; i++)
+        gy[i] = (double)(tg_rng_u64(&rng) % 7) - 3;
+      ref_max_pool_grad(&g, x, gy, want);
+      tg_tape *tp = tg_tape_new();
+      tg_dtype dt = f32 ? TG_F32 : TG_F64;
+      int64_t sx[4] = {g.n, g.c, g.h, g.w}, sy[4] = {g.n, g.c, g.oh, g.ow};
+      tg_tensor *tx = tg_set_requires_grad(tg_from_f64(tp, dt, 4, sx, x), true);
+      tg_tensor *y = tg_max_pool2d(tp, tx, &win);
+      tg_tensor *loss =
+          tg_sum_all(tp, tg_mul(tp, y, tg_from_f64(tp, dt, 4, sy, gy)));
+      ck_assert_msg(loss && tg_backward(tp, loss) == TG_OK, "case %d: %s", ci,
+                    tg_errmsg(tp));
+      ck_assert(tgt_copy_out(tg_grad_of(tx), got));
+      char label[64];
+      snprintf(label, sizeof label, "max_pool2d ties, case %d %s", ci,
+               f32 ? "f32" : "f64");
+      ck_assert_msg(tgt_close_all(label, got, want, nx, 1e-6),
+                    "%s: gradients differ", label);
+      tg_tape_free(tp);
+      free(x), free(gy), free(want), free(got);
+    }
+}
+END_TEST
+
+/* A NaN in a window is its maximum, and the window's gradient goes to it. */
+START_TEST(test_max_pool2d_nan_is_the_maximum) {
+  for (int k = 2; k <= 3; k++) { /* 2: the 2x2 kernel; 3: the general one */
+    tg_tape *tp = tg_tape_new();
+    int64_t s[4] = {1, 1, k, k};
+    double v[9] = {1, 5, 2, NAN, 4, 0, 3, 3, 3};
+    if (k == 2) v[2] = NAN, v[3] = 2;
+    tg_window win;
+    memset(&win, 0, sizeof win);
+    win.kernel[0] = win.kernel[1] = k;
+    tg_tensor *x = tg_set_requires_grad(tg_from_f64(tp, TG_F64, 4, s, v), true);
+    tg_tensor *y = tg_max_pool2d(tp, x, &win);
+    ck_assert(y && y->numel == 1 && isnan(tg_get_flat(y, 0)));
+    ck_assert_int_eq(tg_backward(tp, tg_sum_all(tp, y)), TG_OK);
+    for (int i = 0; i < k * k; i++)
+      ck_assert_double_eq(tg_get_flat(tg_grad_of(x), i),
+                          i == (k == 2 ? 2 : 3) ? 1.0 : 0.0);
+    tg_tape_free(tp);
+  }
+}
+END_TEST
+
 START_TEST(test_avg_pool2d_gradients) {
   tg_tape *tp = tg_tape_new();
   pool_ud u;
@@ -1359,6 +1458,8 @@ static Suite *windows_suite(void) {
   tcase_add_test(tg, test_conv2d_gradients_no_bias_asymmetric);
   tcase_add_test(tg, test_conv1d_gradients);
   tcase_add_test(tg, test_max_pool2d_gradients);
+  tcase_add_test(tg, test_max_pool2d_ties_share_the_gradient);
+  tcase_add_test(tg, test_max_pool2d_nan_is_the_maximum);
   tcase_add_test(tg, test_avg_pool2d_gradients);
   tcase_add_test(tg, test_unfold_gradients);
   tcase_add_test(tg, test_fold_gradients);

@@ -142,6 +142,20 @@ void tg__params_rollback(tg_params *ps, int count);
  * are taken as 1. */
 bool tg__window_out(const tg_window *w, int nsp, const int64_t *in,
                     int64_t *out);
+/* Validates a window for an input [n, c, in[0..nsp)] and fills the kernels'
+ * geometry; false with an error naming fname otherwise (src/ops/unfold.c). */
+typedef struct tg_k_window tg_k_window;
+bool tg__window_check(tg_tape *tp, const char *fname, const tg_window *w,
+                      int nsp, int64_t n, int64_t c, const int64_t *in,
+                      tg_k_window *k);
+/* A window (and a fold's output size: size[0..nsp), or NULL) as a node's
+ * ten extra arguments, and the window back from a node's. */
+void tg__window_args(const tg_window *w, const int64_t *size, int nsp,
+                     int64_t *args);
+tg_window tg__window_of(const tg_node *n);
+/* Max pooling of x [N, C, L] or [N, C, H, W] over windows w (strides
+ * already filled in), read without copying windows (src/ops/pool.c). */
+tg_tensor *tg__max_pool(tg_tape *tp, tg_tensor *x, const tg_window *w);
 
 /* Replays an op with no arguments besides its inputs. */
 tg_tensor *tg__replay_plain(tg_tape *tp, const tg_node *n,

@@ -150,6 +150,20 @@ void tg_k_im2col(tg_dtype dt, const tg_k_window *win, const void *x,
 void tg_k_col2im(tg_dtype dt, const tg_k_window *win, const void *cols,
                  void *x);
 
+/* Max pooling over contiguous x [n, c, h, w] (src/kernels/pool.c); padding
+ * never wins, and a window lying wholly in the padding gives the lowest
+ * finite value. y [n, c, oh, ow] = each window's maximum. */
+void tg_k_max_pool(tg_dtype dt, const tg_k_window *win, const void *x, void *y);
+/* y [n, c, oh, ow] = h (shaped like x) at each window's maximum of x, the
+ * mean over ties. */
+void tg_k_max_pool_gather(tg_dtype dt, const tg_k_window *win, const void *x,
+                          const void *h, void *y);
+/* out (shaped like x, overwritten) = g [n, c, oh, ow] sent to each window's
+ * maximum of x, shared among ties, overlapping windows adding up: the
+ * adjoint of the gather. */
+void tg_k_max_pool_scatter(tg_dtype dt, const tg_k_window *win, const void *x,
+                           const void *g, void *out);
+
 /* --- reductions ---------------------------------------------------------- */
 
 typedef enum tg_k_reduce_op { TG_K_RSUM, TG_K_RMAX } tg_k_reduce_op;

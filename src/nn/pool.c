@@ -1,6 +1,5 @@
-/* Pooling = unfold + a reduction over each window. */
-#include <float.h>
-
+/* Pooling: max as its own primitive (src/ops/pool.c), average as the mean
+ * of unfolded windows. */
 #include "../core/internal.h"
 #include "tapegrad/nn.h"
 
@@ -17,30 +16,18 @@ static tg_tensor *pool(tg_tape *tp, const char *fname, tg_tensor *x,
   tg_window win = *w;
   for (int d = 0; d < 2; d++)
     if (!win.stride[d]) win.stride[d] = win.kernel[d];
+  /* Max pooling is a primitive of its own (src/ops/pool.c); average
+   * pooling is the mean of unfolded windows. */
+  if (kind == POOL_MAX) return tg__max_pool(tp, x, &win);
   int64_t out[2];
   if (!tg__window_out(&win, 2, x->shape + 2, out))
     return tg_unfold(tp, x, &win); /* reports the window's error */
-  if (kind == POOL_MAX && (win.padding[0] || win.padding[1])) {
-    /* Max pooling pads with the lowest finite value, which never wins
-     * (and keeps anomaly mode quiet, unlike -inf). */
-    int64_t pads[8] = {0,
-                       0,
-                       0,
-                       0,
-                       win.padding[0],
-                       win.padding[0],
-                       win.padding[1],
-                       win.padding[1]};
-    x = tg_pad(tp, x, pads, x->dtype == TG_F32 ? -FLT_MAX : -DBL_MAX);
-    win.padding[0] = win.padding[1] = 0;
-  }
-  int64_t n = x ? x->shape[0] : 0, c = x ? x->shape[1] : 0;
+  int64_t n = x->shape[0], c = x->shape[1];
   tg_tensor *cols = tg_unfold(tp, x, &win);
   int64_t shape[4] = {n, c, win.kernel[0] * win.kernel[1], out[0] * out[1]};
   tg_tensor *windows = tg_reshape(tp, cols, 4, shape);
   int axis = 2;
-  tg_tensor *r = kind == POOL_MAX ? tg_max(tp, windows, 1, &axis, false)
-                                  : tg_mean(tp, windows, 1, &axis, false);
+  tg_tensor *r = tg_mean(tp, windows, 1, &axis, false);
   int64_t oshape[4] = {n, c, out[0], out[1]};
   return tg_reshape(tp, r, 4, oshape);
 }

@@ -36,8 +36,7 @@ static int64_t side_product(int64_t a, int64_t b) {
   return a * b;
 }
 
-/* Validates a window for an input of nsp spatial sides; fills geometry. */
-static bool window_ok(tg_tape *tp, const char *fname, const tg_window *w,
+bool tg__window_check(tg_tape *tp, const char *fname, const tg_window *w,
                       int nsp, int64_t n, int64_t c, const int64_t *in,
                       tg_k_window *k) {
   if (!w) {
@@ -113,9 +112,8 @@ static bool window_ok(tg_tape *tp, const char *fname, const tg_window *w,
   return true;
 }
 
-/* The node keeps the window and the fold's output size. */
-static void window_args(const tg_window *w, const int64_t *size, int nsp,
-                        int64_t *args) {
+void tg__window_args(const tg_window *w, const int64_t *size, int nsp,
+                     int64_t *args) {
   for (int d = 0; d < 2; d++) {
     args[d] = w->kernel[d];
     args[2 + d] = w->stride[d];
@@ -125,7 +123,7 @@ static void window_args(const tg_window *w, const int64_t *size, int nsp,
   }
 }
 
-static tg_window window_of(const tg_node *n) {
+tg_window tg__window_of(const tg_node *n) {
   tg_window w;
   for (int d = 0; d < 2; d++) {
     w.kernel[d] = n->extra[d];
@@ -139,13 +137,13 @@ static tg_window window_of(const tg_node *n) {
 /* d unfold(x) = fold(g) back to x's spatial size */
 static void unfold_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                             tg_tensor **gin) {
-  tg_window w = window_of(n);
+  tg_window w = tg__window_of(n);
   const tg_tensor *x = n->inputs[0];
   gin[0] = tg_fold(tp, g, x->ndim - 2, x->shape + 2, &w);
 }
 static tg_tensor *unfold_replay(tg_tape *tp, const tg_node *n,
                                 tg_tensor *const *in) {
-  tg_window w = window_of(n);
+  tg_window w = tg__window_of(n);
   return tg_unfold(tp, in[0], &w);
 }
 static const tg_op_def OP_UNFOLD = {
@@ -158,12 +156,12 @@ static const tg_op_def OP_UNFOLD = {
 /* d fold(cols) = unfold(g) */
 static void fold_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
                           tg_tensor **gin) {
-  tg_window w = window_of(n);
+  tg_window w = tg__window_of(n);
   gin[0] = tg_unfold(tp, g, &w);
 }
 static tg_tensor *fold_replay(tg_tape *tp, const tg_node *n,
                               tg_tensor *const *in) {
-  tg_window w = window_of(n);
+  tg_window w = tg__window_of(n);
   return tg_fold(tp, in[0], n->out->ndim - 2, n->extra + 8, &w);
 }
 static const tg_op_def OP_FOLD = {.name = "fold",
@@ -183,8 +181,8 @@ tg_tensor *tg_unfold(tg_tape *tp, tg_tensor *x, const tg_window *w) {
                     tg_shape_str(x, bx, sizeof bx));
   int nsp = x->ndim - 2;
   tg_k_window k;
-  if (!window_ok(tp, "tg_unfold", w, nsp, x->shape[0], x->shape[1],
-                 x->shape + 2, &k))
+  if (!tg__window_check(tp, "tg_unfold", w, nsp, x->shape[0], x->shape[1],
+                        x->shape + 2, &k))
     return NULL;
   int64_t shape[3] = {k.n, k.c * k.kh * k.kw, k.oh * k.ow};
   tg_tensor *xc = tg__contiguous_data(tp, "tg_unfold", x);
@@ -195,7 +193,7 @@ tg_tensor *tg_unfold(tg_tape *tp, tg_tensor *x, const tg_window *w) {
   tg_node *n;
   if (!tg__record(tp, &OP_UNFOLD, 1, &x, out, &n)) return NULL;
   int64_t args[10];
-  window_args(w, NULL, 0, args);
+  tg__window_args(w, NULL, 0, args);
   if (n && !tg__node_set_extra(tp, n, args, 10)) return NULL;
   return out;
 }
@@ -213,15 +211,15 @@ tg_tensor *tg_fold(tg_tape *tp, tg_tensor *cols, int n_spatial,
                     "tg_fold: columns must be [N, C*k, L], "
                     "got %s",
                     tg_shape_str(cols, bc, sizeof bc));
-  /* The kernel's size; 1 stands in for a kernel window_ok refuses (below
+  /* The kernel's size; 1 stands in for a kernel tg__window_check refuses (below
    * 1, or too large to multiply out). */
   int64_t k0 = w ? w->kernel[0] : 1;
   int64_t k1 = w && n_spatial == 2 ? w->kernel[1] : 1;
   int64_t kk = k0 >= 1 && k1 >= 1 ? side_product(k0, k1) : 1;
   if (kk < 1) kk = 1;
   tg_k_window k;
-  if (!window_ok(tp, "tg_fold", w, n_spatial, cols->shape[0],
-                 cols->shape[1] / kk, out_size, &k))
+  if (!tg__window_check(tp, "tg_fold", w, n_spatial, cols->shape[0],
+                        cols->shape[1] / kk, out_size, &k))
     return NULL;
   if (cols->shape[1] % kk || cols->shape[2] != k.oh * k.ow)
     return tg__fail(tp, TG_ERR_SHAPE,
@@ -239,7 +237,7 @@ tg_tensor *tg_fold(tg_tape *tp, tg_tensor *cols, int n_spatial,
   tg_node *n;
   if (!tg__record(tp, &OP_FOLD, 1, &cols, out, &n)) return NULL;
   int64_t args[10];
-  window_args(w, out_size, n_spatial, args);
+  tg__window_args(w, out_size, n_spatial, args);
   if (n && !tg__node_set_extra(tp, n, args, 10)) return NULL;
   return out;
 }

@@ -9,7 +9,8 @@
 #   -r  repetitions: processes per benchmark and thread count (default 3)
 #   -t  thread counts (default "1 2"); each run gets TG_THREADS and
 #       OPENBLAS_NUM_THREADS set to it
-#   -w  only these workloads (default: W1 to W9)
+#   -w  only these workloads (default: W1 to W9 and F1S, one training step
+#       of F1's network on random data)
 #   -c  set OPENBLAS_CORETYPE for every run (e.g. SkylakeX). Without it,
 #       OpenBLAS detects the processor, and tapegrad replaces a fallback to
 #       the generic "Prescott" kernels by the matching ones (unless
@@ -37,7 +38,7 @@ root=$(cd "$script_dir/../.." && pwd)
 build="$root/build"
 reps=3
 threads="1 2"
-only="W1 W2 W3 W4 W5 W6 W7 W8 W9"
+only="W1 W2 W3 W4 W5 W6 W7 W8 W9 F1S"
 coretype=""
 out=""
 torch_wanted=0
@@ -68,12 +69,13 @@ declare -A binary=(
   [W1]=bench_w1_scalar [W2]=bench_w2_mlp [W3]=bench_w3_lenet
   [W4]=bench_w4_lstm [W5]=bench_w5_rnn [W6]=bench_w6_gradcheck
   [W7]=bench_w7_hvp [W8]=bench_w8_matmul [W9]=bench_w9_vmath
+  [F1S]=bench_f1_step
 )
 bins=()
 for w in $only; do
   b=${binary[$w]:-}
   if [[ -z $b ]]; then
-    echo "run.sh: unknown workload '$w' (W1 to W9)" >&2
+    echo "run.sh: unknown workload '$w' (W1 to W9, F1S)" >&2
     exit 2
   fi
   if [[ ! -x $build/tests/bench/$b ]]; then

@@ -1,4 +1,5 @@
-"""PyTorch's figures for the workloads of BENCHMARKS.md (W1 to W9, M1).
+"""PyTorch's figures for the workloads of BENCHMARKS.md (W1 to W9, M1, and
+F1S, one step of F1's network).
 
 This script is optional: it is not part of the build, of the tests or of
 CI, and nothing in tapegrad depends on it. It exists so that the table of
@@ -48,7 +49,7 @@ import torch.nn.functional as F
 DEFAULT_COUNTS = {
     "W1": (200, 20), "W2": (200, 20), "W3": (200, 20), "W4": (30, 3),
     "W5": (1000, 50), "W6": (200, 10), "W7": (5000, 200), "W8": (30, 3),
-    "W9": (200, 10),
+    "W9": (200, 10), "F1S": (200, 30),
 }
 
 
@@ -227,6 +228,31 @@ def w3_lenet(rep, iters, warmup):
              peak_rss_mib=round(peak_rss_mib(), 1), peak_rss_reset=reset)
 
 
+def f1_step(rep, iters, warmup):
+    """F1S: one Adam (lr 1e-3) step of F1's CNN on 64 random images
+    (tapegrad's bench_f1_step times ten steps of tg_model_fit at a time and
+    divides; here each step is timed alone)."""
+    torch.manual_seed(5)
+    x = torch.rand(64, 1, 28, 28)
+    labels = torch.randint(0, 10, (64,))
+    nn = torch.nn
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        loss = F.cross_entropy(model(x), labels)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss.item()
+
+    times = run_timed(step, iters, warmup)
+    rep.line("F1S", times, median(times), "ms/step", batch=64)
+
+
 def w4_lstm(rep, iters, warmup):
     """SGD step of nn.LSTM (seq 50, batch 32, 64 -> 128) with a dense head
     to 64 classes at every step, cross-entropy over all 1600 steps."""
@@ -379,7 +405,7 @@ def w9_vmath(rep, iters, warmup):
 WORKLOADS = {
     "W1": w1_scalar, "W2": w2_mlp, "W3": w3_lenet, "W4": w4_lstm,
     "W5": w5_rnn, "W6": w6_gradcheck, "W7": w7_hvp, "W8": w8_matmul,
-    "W9": w9_vmath,
+    "W9": w9_vmath, "F1S": f1_step,
 }
 
 
@@ -388,7 +414,7 @@ def main():
         description="PyTorch's figures for the workloads of BENCHMARKS.md.")
     parser.add_argument("-w", "--workloads", nargs="+", metavar="W",
                         default=list(WORKLOADS),
-                        help="workloads to run (default: W1 to W9)")
+                        help="workloads to run (default: W1 to W9 and F1S)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch.set_num_threads (default 1); set "
                              "OPENBLAS_NUM_THREADS in the environment too")
@@ -401,7 +427,7 @@ def main():
     args = parser.parse_args()
     unknown = [w for w in args.workloads if w not in WORKLOADS]
     if unknown:
-        parser.error("unknown workload %s (W1 to W9)" % ", ".join(unknown))
+        parser.error("unknown workload %s (W1 to W9, F1S)" % ", ".join(unknown))
     if args.threads < 1 or (args.iters is not None and args.iters < 1) or \
             (args.warmup is not None and args.warmup < 0):
         parser.error("--threads and --iters need at least 1, --warmup 0")
