@@ -1,7 +1,8 @@
 /* tapegrad: the maths of layers, as compositions of primitive ops.
  *
- * Nothing here has a backward rule of its own: every gradient comes from
- * the tape, through unfold, matmul, reshape, max and mean. */
+ * Nothing here has a backward rule of its own but max pooling (a primitive,
+ * max_pool): every other gradient comes from the tape, through unfold,
+ * matmul, reshape and mean. */
 #ifndef TAPEGRAD_NN_H
 #define TAPEGRAD_NN_H
 
@@ -22,8 +23,9 @@ tg_tensor *tg_conv1d(tg_tape *tp, tg_tensor *x, tg_tensor *w, tg_tensor *b,
 tg_tensor *tg_conv2d(tg_tape *tp, tg_tensor *x, tg_tensor *w, tg_tensor *b,
                      const tg_conv_opts *opts);
 
-/* x [N, C, H, W] -> the max of each window; padding counts as -inf. A
- * stride of 0 means the kernel size. */
+/* x [N, C, H, W] -> the max of each window; padding never wins. A stride
+ * of 0 means the kernel size. The gradient goes to each window's maximum,
+ * shared equally among ties; a NaN is the maximum. */
 tg_tensor *tg_max_pool2d(tg_tape *tp, tg_tensor *x, const tg_window *w);
 /* x [N, C, H, W] -> the mean of each window; padding counts as zeros (as
  * PyTorch's count_include_pad). A stride of 0 means the kernel size. */
