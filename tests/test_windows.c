@@ -1061,6 +1061,29 @@ static void ref_max_pool_grad(const geom *g, const double *x, const double *gy,
       }
 }
 
+/* The adjoint of the above: h read at each window's maxima, averaged over
+ * ties (what the second derivative through the gradient computes). */
+static void ref_max_pool_gather(const geom *g, const double *x, const double *h,
+                                double *out) {
+  for (int64_t p = 0; p < g->n * g->c; p++)
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        double m = -INFINITY, sum = 0;
+        int ties = 0;
+        for (int pass = 0; pass < 2; pass++)
+          for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+              int64_t iy = oy * g->sh - g->ph + i * g->dh;
+              int64_t ix = ox * g->sw - g->pw + j * g->dw;
+              if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) continue;
+              int64_t at = (p * g->h + iy) * g->w + ix;
+              if (pass == 0 && x[at] > m) m = x[at];
+              if (pass == 1 && x[at] == m) ties++, sum += h[at];
+            }
+        out[(p * g->oh + oy) * g->ow + ox] = sum / ties;
+      }
+}
+
 START_TEST(test_max_pool2d_ties_share_the_gradient) {
   static const int64_t cases[5][8] = {
       /* h, w, kernel, stride, padding, dilation (square) */
@@ -1092,26 +1115,46 @@ START_TEST(test_max_pool2d_ties_share_the_gradient) {
       tg_dtype dt = f32 ? TG_F32 : TG_F64;
       int64_t sx[4] = {g.n, g.c, g.h, g.w}, sy[4] = {g.n, g.c, g.oh, g.ow};
       tg_tensor *tx = tg_set_requires_grad(tg_from_f64(tp, dt, 4, sx, x), true);
+      tg_tensor *tg =
+          tg_set_requires_grad(tg_from_f64(tp, dt, 4, sy, gy), true);
       tg_tensor *y = tg_max_pool2d(tp, tx, &win);
-      tg_tensor *loss =
-          tg_sum_all(tp, tg_mul(tp, y, tg_from_f64(tp, dt, 4, sy, gy)));
-      ck_assert_msg(loss && tg_backward(tp, loss) == TG_OK, "case %d: %s", ci,
-                    tg_errmsg(tp));
-      ck_assert(tgt_copy_out(tg_grad_of(tx), got));
+      tg_tensor *loss = tg_sum_all(tp, tg_mul(tp, y, tg));
+      tg_tensor *gx = NULL;
+      ck_assert_msg(loss &&
+                        tg_grad(tp, 1, &loss, NULL, 1, &tx, &gx, true) == TG_OK,
+                    "case %d: %s", ci, tg_errmsg(tp));
+      ck_assert(tgt_copy_out(gx, got));
       char label[64];
       snprintf(label, sizeof label, "max_pool2d ties, case %d %s", ci,
                f32 ? "f32" : "f64");
       ck_assert_msg(tgt_close_all(label, got, want, nx, 1e-6),
                     "%s: gradients differ", label);
+      /* through the gradient again: d<gx, h>/dg is h gathered at the maxima */
+      double *hv = alloc_d(nx), *gwant = alloc_d(ny), *ggot = alloc_d(ny);
+      for (int64_t i = 0; i < nx; i++)
+        hv[i] = (double)(tg_rng_u64(&rng) % 5) - 2;
+      ref_max_pool_gather(&g, x, hv, gwant);
+      tg_tensor *loss2 =
+          tg_sum_all(tp, tg_mul(tp, gx, tg_from_f64(tp, dt, 4, sx, hv)));
+      tg_tensor *gg = NULL;
+      ck_assert_msg(loss2 && tg_grad(tp, 1, &loss2, NULL, 1, &tg, &gg, false) ==
+                                 TG_OK,
+                    "case %d: %s", ci, tg_errmsg(tp));
+      ck_assert(tgt_copy_out(gg, ggot));
+      ck_assert_msg(tgt_close_all(label, ggot, gwant, ny, 1e-6),
+                    "%s: second-order gather differs", label);
       tg_tape_free(tp);
-      free(x), free(gy), free(want), free(got);
+      free(x), free(gy), free(want), free(got), free(hv), free(gwant),
+          free(ggot);
     }
 }
 END_TEST
 
 /* A NaN in a window is its maximum, and the window's gradient goes to it. */
 START_TEST(test_max_pool2d_nan_is_the_maximum) {
-  for (int k = 2; k <= 3; k++) { /* 2: the 2x2 kernel; 3: the general one */
+  for (int run = 0; run < 4; run++) {
+    int k = 2 + run % 2; /* 2: the 2x2 kernel; 3: the general one */
+    tg_dtype dt = run < 2 ? TG_F64 : TG_F32;
     tg_tape *tp = tg_tape_new();
     int64_t s[4] = {1, 1, k, k};
     double v[9] = {1, 5, 2, NAN, 4, 0, 3, 3, 3};
@@ -1119,7 +1162,7 @@ START_TEST(test_max_pool2d_nan_is_the_maximum) {
     tg_window win;
     memset(&win, 0, sizeof win);
     win.kernel[0] = win.kernel[1] = k;
-    tg_tensor *x = tg_set_requires_grad(tg_from_f64(tp, TG_F64, 4, s, v), true);
+    tg_tensor *x = tg_set_requires_grad(tg_from_f64(tp, dt, 4, s, v), true);
     tg_tensor *y = tg_max_pool2d(tp, x, &win);
     ck_assert(y && y->numel == 1 && isnan(tg_get_flat(y, 0)));
     ck_assert_int_eq(tg_backward(tp, tg_sum_all(tp, y)), TG_OK);

@@ -150,6 +150,17 @@ void tg_k_im2col(tg_dtype dt, const tg_k_window *win, const void *x,
 void tg_k_col2im(tg_dtype dt, const tg_k_window *win, const void *cols,
                  void *x);
 
+/* What a max-pooling kernel computes (src/kernels/pool.c). */
+typedef enum tg_k_pool_mode {
+  TG_K_POOL_MAX,    /* each window's maximum */
+  TG_K_POOL_GATHER, /* a second tensor read at the maxima */
+  TG_K_POOL_SCATTER /* a gradient sent to the maxima */
+} tg_k_pool_mode;
+/* The 2x2-stride-2 f32 case with AVX2 (src/kernels/pool_avx2.c; x86-64
+ * only, and only where the processor has AVX2). */
+void tg_k_pool2_f32_avx2(tg_k_pool_mode mode, const tg_k_window *win,
+                         const float *x, const float *src, float *dst);
+
 /* Max pooling over contiguous x [n, c, h, w] (src/kernels/pool.c); padding
  * never wins, and a window lying wholly in the padding gives the lowest
  * finite value. y [n, c, oh, ow] = each window's maximum. */

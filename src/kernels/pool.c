@@ -8,8 +8,6 @@
 
 #include "kernels.h"
 
-typedef enum { POOL_MAX, POOL_GATHER, POOL_SCATTER } pool_mode;
-
 /* The kernel indices k of output position o whose input index
  * o*s - p + k*d lies in [0, size): [*lo, *hi). */
 static void kernel_range(int64_t o, int64_t s, int64_t p, int64_t d, int64_t k,
@@ -48,7 +46,7 @@ static void interior(int64_t n_out, int64_t s, int64_t p, int64_t span,
     T *dst = dv;                                                               \
     int64_t planes = win->n * win->c, hw = win->h * win->w,                    \
             ohw = win->oh * win->ow;                                           \
-    if (mode == POOL_SCATTER)                                                  \
+    if (mode == TG_K_POOL_SCATTER)                                             \
       memset(dst, 0, sizeof(T) * (size_t)(planes * hw));                       \
     int64_t in_lo, in_hi; /* the output columns whose windows lie inside */    \
     interior(win->ow, win->sw, win->pw, (win->kw - 1) * win->dw, win->w,       \
@@ -82,28 +80,29 @@ static void interior(int64_t n_out, int64_t s, int64_t p, int64_t span,
               }                                                                \
             }                                                                  \
           }                                                                    \
-          if (mode == POOL_MAX) {                                              \
+          if (mode == TG_K_POOL_MAX) {                                         \
             dst[o] = m;                                                        \
           } else if (ties == 1) {                                              \
-            if (mode == POOL_GATHER)                                           \
+            if (mode == TG_K_POOL_GATHER)                                      \
               dst[o] = src[pl * hw + at];                                      \
             else                                                               \
               dst[pl * hw + at] += src[o];                                     \
           } else if (ties > 1) {                                               \
-            T share = mode == POOL_SCATTER ? src[o] / (T)ties : 0, sum = 0;    \
+            T share = mode == TG_K_POOL_SCATTER ? src[o] / (T)ties : 0,        \
+              sum = 0;                                                         \
             for (int64_t ki = ylo; ki < yhi; ki++) {                           \
               int64_t r = (y0 + ki * win->dh) * win->w + x0;                   \
               for (int64_t kj = xlo; kj < xhi; kj++) {                         \
                 int64_t i = r + kj * win->dw;                                  \
                 if (!TIES(x[i], m)) continue;                                  \
-                if (mode == POOL_GATHER)                                       \
+                if (mode == TG_K_POOL_GATHER)                                  \
                   sum += src[pl * hw + i];                                     \
                 else                                                           \
                   dst[pl * hw + i] += share;                                   \
               }                                                                \
             }                                                                  \
-            if (mode == POOL_GATHER) dst[o] = sum / (T)ties;                   \
-          } else if (mode == POOL_GATHER) { /* a window all padding */         \
+            if (mode == TG_K_POOL_GATHER) dst[o] = sum / (T)ties;              \
+          } else if (mode == TG_K_POOL_GATHER) { /* a window all padding */    \
             dst[o] = 0;                                                        \
           }                                                                    \
         }                                                                      \
@@ -131,9 +130,9 @@ static void interior(int64_t n_out, int64_t s, int64_t p, int64_t span,
       for (int64_t oy = 0; oy < oh; oy++) {                                    \
         int64_t o = (pl * oh + oy) * ow, i = pl * h * w + 2 * oy * w;          \
         const T *restrict r0 = xs + i, *restrict r1 = r0 + w;                  \
-        const T *restrict s0 = mode == POOL_GATHER ? src + i : src + o;        \
+        const T *restrict s0 = mode == TG_K_POOL_GATHER ? src + i : src + o;   \
         const T *restrict s1 = s0 + w;                                         \
-        T *restrict d0 = mode == POOL_SCATTER ? dst + i : dst + o;             \
+        T *restrict d0 = mode == TG_K_POOL_SCATTER ? dst + i : dst + o;        \
         T *restrict d1 = d0 + w;                                               \
         for (int64_t ox = 0; ox < ow; ox++) {                                  \
           T a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox],                \
@@ -141,12 +140,12 @@ static void interior(int64_t n_out, int64_t s, int64_t p, int64_t span,
           m = TAKE(b, m) ? b : m;                                              \
           m = TAKE(c, m) ? c : m;                                              \
           m = TAKE(d, m) ? d : m;                                              \
-          if (mode == POOL_MAX) {                                              \
+          if (mode == TG_K_POOL_MAX) {                                         \
             d0[ox] = m;                                                        \
           } else {                                                             \
             T ta = SHARES(a, m), tb = SHARES(b, m), tc = SHARES(c, m),         \
               td = SHARES(d, m), ties = ta + tb + tc + td;                     \
-            if (mode == POOL_GATHER) {                                         \
+            if (mode == TG_K_POOL_GATHER) {                                    \
               T ha = s0[2 * ox], hb = s0[2 * ox + 1], hc = s1[2 * ox],         \
                 hd = s1[2 * ox + 1];                                           \
               d0[ox] = ((ta != 0 ? ha : 0) + (tb != 0 ? hb : 0) +              \
@@ -161,39 +160,47 @@ static void interior(int64_t n_out, int64_t s, int64_t p, int64_t span,
             }                                                                  \
           }                                                                    \
         }                                                                      \
-        if (mode == POOL_SCATTER && w > 2 * ow) { /* an odd last column */     \
+        if (mode == TG_K_POOL_SCATTER &&                                       \
+            w > 2 * ow) { /* an odd last column */                             \
           d0[2 * ow] = 0;                                                      \
           d1[2 * ow] = 0;                                                      \
         }                                                                      \
       }                                                                        \
-      if (mode == POOL_SCATTER && h > 2 * oh) /* an odd last row */            \
+      if (mode == TG_K_POOL_SCATTER && h > 2 * oh) /* an odd last row */       \
         memset(dst + pl * h * w + 2 * oh * w, 0, sizeof(T) * (size_t)w);       \
     }                                                                          \
   } while (0)
 
 /* One function per mode, so that each inner loop is free of the others. */
 #define POOL2_FN(name, MODE)                                                   \
-  __attribute__((target_clones("avx2", "default"))) static void name(          \
-      tg_dtype dt, const tg_k_window *win, const void *xv, const void *sv,     \
-      void *dv) {                                                              \
-    const pool_mode mode = MODE;                                               \
+  static void name(tg_dtype dt, const tg_k_window *win, const void *xv,        \
+                   const void *sv, void *dv) {                                 \
+    const tg_k_pool_mode mode = MODE;                                          \
     if (dt == TG_F32)                                                          \
       POOL2_BODY(float);                                                       \
     else                                                                       \
       POOL2_BODY(double);                                                      \
   }
-POOL2_FN(pool2_max, POOL_MAX)
-POOL2_FN(pool2_gather, POOL_GATHER)
-POOL2_FN(pool2_scatter, POOL_SCATTER)
+POOL2_FN(pool2_max, TG_K_POOL_MAX)
+POOL2_FN(pool2_gather, TG_K_POOL_GATHER)
+POOL2_FN(pool2_scatter, TG_K_POOL_SCATTER)
 
-static void pool(pool_mode mode, tg_dtype dt, const tg_k_window *win,
+static void pool(tg_k_pool_mode mode, tg_dtype dt, const tg_k_window *win,
                  const void *xv, const void *sv, void *dv) {
   bool two = win->kh == 2 && win->kw == 2 && win->sh == 2 && win->sw == 2 &&
              !win->ph && !win->pw && win->dh == 1 && win->dw == 1 &&
              win->h - 2 * win->oh <= 1 && win->w - 2 * win->ow <= 1;
-  if (two && mode == POOL_MAX)
+#if defined(__x86_64__)
+  /* AVX2 where the vector maths may use it (TAPEGRAD_VMATH=scalar keeps
+   * this to plain C too) */
+  if (two && dt == TG_F32 && strcmp(tg_k_vmath_isa(), "scalar") != 0) {
+    tg_k_pool2_f32_avx2(mode, win, xv, sv, dv);
+    return;
+  }
+#endif
+  if (two && mode == TG_K_POOL_MAX)
     pool2_max(dt, win, xv, sv, dv);
-  else if (two && mode == POOL_GATHER)
+  else if (two && mode == TG_K_POOL_GATHER)
     pool2_gather(dt, win, xv, sv, dv);
   else if (two)
     pool2_scatter(dt, win, xv, sv, dv);
@@ -205,15 +212,15 @@ static void pool(pool_mode mode, tg_dtype dt, const tg_k_window *win,
 
 void tg_k_max_pool(tg_dtype dt, const tg_k_window *win, const void *x,
                    void *y) {
-  pool(POOL_MAX, dt, win, x, NULL, y);
+  pool(TG_K_POOL_MAX, dt, win, x, NULL, y);
 }
 
 void tg_k_max_pool_gather(tg_dtype dt, const tg_k_window *win, const void *x,
                           const void *h, void *y) {
-  pool(POOL_GATHER, dt, win, x, h, y);
+  pool(TG_K_POOL_GATHER, dt, win, x, h, y);
 }
 
 void tg_k_max_pool_scatter(tg_dtype dt, const tg_k_window *win, const void *x,
                            const void *g, void *out) {
-  pool(POOL_SCATTER, dt, win, x, g, out);
+  pool(TG_K_POOL_SCATTER, dt, win, x, g, out);
 }
