@@ -704,6 +704,73 @@ START_TEST(test_custom_model) {
 }
 END_TEST
 
+/* A sequential model pools before its convolution's bias and ReLU (the
+ * same function, cheaper): its outputs, and one SGD step's parameters,
+ * must equal those of the layers run one by one in the order written. */
+START_TEST(test_conv_relu_pool_pooled_first) {
+  enum { N = 6 };
+  tg_model *m = tg_sequential_new(TG_F64, 5);
+  ck_assert_int_eq(tg_model_add_conv2d(m, 2, 3, 3, 1, TG_ACT_RELU), TG_OK);
+  ck_assert_int_eq(tg_model_add_max_pool2d(m, 2), TG_OK); /* 7x7 -> 3x3 */
+  ck_assert_int_eq(tg_model_add_flatten(m), TG_OK);
+  ck_assert_int_eq(tg_model_add_dense(m, 27, 2, TG_ACT_NONE), TG_OK);
+  tg_rng rng;
+  tg_rng_seed(&rng, 8);
+  int64_t sx[4] = {N, 2, 7, 7}, sy[2] = {N, 2};
+  tg_tensor *x = tg_tensor_new(NULL, TG_F64, 4, sx);
+  tg_tensor *y = tg_tensor_new(NULL, TG_F64, 2, sy);
+  ck_assert(x && y);
+  tg_fill_normal(x, &rng, 0, 1);
+  tg_fill_normal(y, &rng, 0, 1);
+  /* a bias large enough that ReLU cuts some windows off entirely */
+  tg_params *ps = tg_model_params(m);
+  tg_fill_normal(tg_params_at(ps, 1), &rng, -0.3, 1);
+
+  /* the layers one by one, on a tape of our own */
+  tg_tape *tp = tg_tape_new();
+  tg_tensor *h = x;
+  for (int i = 0; i < tg_model_layer_count(m); i++)
+    h = tg_layer_forward(tp, tg_model_layer(m, i), h);
+  ck_assert_msg(h != NULL, "%s", tg_errmsg(tp));
+  tg_tensor *pred = tg_model_predict(m, x, 0);
+  ck_assert_ptr_nonnull(pred);
+  ck_assert(bits_equal(pred, tg_contiguous(tp, h)));
+  tg_tensor *loss = tg_mse_loss(tp, h, y, TG_REDUCE_MEAN);
+  ck_assert_int_eq(tg_backward(tp, loss), TG_OK);
+  int np = tg_params_count(ps);
+  double want[4][64];
+  for (int k = 0; k < np; k++) {
+    tg_tensor *p = tg_params_at(ps, k), *g = tg_grad_of(p);
+    ck_assert(p->numel <= 64 && g);
+    for (int64_t j = 0; j < p->numel; j++)
+      want[k][j] = tg_get_flat(p, j) - 0.1 * tg_get_flat(g, j);
+  }
+  tg_tape_free(tp);
+  tg_params_zero_grad(ps);
+
+  /* one step of the model's own forward (pooling first) */
+  ck_assert_int_eq(tg_model_compile(m, TG_LOSS_MSE,
+                                    tg_sgd_new(ps, &(tg_sgd_opts){.lr = 0.1}),
+                                    0),
+                   TG_OK);
+  tg_history *hist =
+      fit_ok(m, x, y, &(tg_fit_opts){.batch_size = N, .no_shuffle = true});
+  for (int k = 0; k < np; k++) {
+    tg_tensor *p = tg_params_at(ps, k);
+    for (int64_t j = 0; j < p->numel; j++)
+      ck_assert_msg(fabs(tg_get_flat(p, j) - want[k][j]) <= 1e-12,
+                    "parameter %s[%lld]: %.17g after the step, expected %.17g",
+                    tg_params_name(ps, k), (long long)j, tg_get_flat(p, j),
+                    want[k][j]);
+  }
+  tg_history_free(hist);
+  tg_tensor_free(pred);
+  tg_tensor_free(x);
+  tg_tensor_free(y);
+  tg_model_free(m);
+}
+END_TEST
+
 /* --- errors ----------------------------------------------------------------
  */
 
@@ -1031,6 +1098,7 @@ static Suite *model_suite(void) {
   tcase_add_test(fit, test_validation_split_rounds_as_keras);
   TCase *files = tcase_create("files");
   tcase_set_timeout(files, 300);
+  tcase_add_test(fit, test_conv_relu_pool_pooled_first);
   tcase_add_test(files, test_save_load);
   tcase_add_test(files, test_history_svg);
   suite_add_tcase(s, files);

@@ -45,4 +45,11 @@ void *tg__layer_shape_error(tg_tape *tp, const tg_layer *l,
  * already registered, and return NULL. */
 tg_layer *tg__layer_fail(tg_layer *l);
 
+/* Whether ls[0..3) are a conv2d layer, a ReLU and a max pooling layer, and
+ * their forward with the pooling first (the same function; see
+ * src/nn/layers_basic.c). The sequential model uses these. */
+bool tg__conv_relu_pool_fits(tg_layer *const *ls);
+tg_tensor *tg__conv_relu_pool_forward(tg_tape *tp, tg_layer *const *ls,
+                                      tg_tensor *x);
+
 #endif

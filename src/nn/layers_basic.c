@@ -46,17 +46,23 @@ tg_layer *tg_dense_new(tg_params *ps, tg_tape *tp, const char *name, int64_t in,
 
 /* --- convolution ---------------------------------------------------------- */
 
-static tg_tensor *conv_forward(tg_tape *tp, tg_layer *l, tg_tensor *x) {
+/* x's shape for a convolution layer; false (error set) when it does not fit */
+static bool conv_input_ok(tg_tape *tp, const tg_layer *l, const tg_tensor *x) {
   int nsp = l->params[0]->ndim - 2;
   int64_t in_c = l->sizes[0];
-  if (x->ndim != nsp + 2 || x->shape[1] != in_c) {
-    char want[64];
-    snprintf(want, sizeof want, nsp == 2 ? "[N, %lld, H, W]" : "[N, %lld, L]",
-             (long long)in_c);
-    return tg__layer_shape_error(tp, l, want, x);
-  }
-  return nsp == 2 ? tg_conv2d(tp, x, l->params[0], l->params[1], &l->conv)
-                  : tg_conv1d(tp, x, l->params[0], l->params[1], &l->conv);
+  if (x->ndim == nsp + 2 && x->shape[1] == in_c) return true;
+  char want[64];
+  snprintf(want, sizeof want, nsp == 2 ? "[N, %lld, H, W]" : "[N, %lld, L]",
+           (long long)in_c);
+  tg__layer_shape_error(tp, l, want, x);
+  return false;
+}
+
+static tg_tensor *conv_forward(tg_tape *tp, tg_layer *l, tg_tensor *x) {
+  if (!conv_input_ok(tp, l, x)) return NULL;
+  return l->params[0]->ndim == 4
+             ? tg_conv2d(tp, x, l->params[0], l->params[1], &l->conv)
+             : tg_conv1d(tp, x, l->params[0], l->params[1], &l->conv);
 }
 static const tg_layer_class CONV1D = {"conv1d", conv_forward};
 static const tg_layer_class CONV2D = {"conv2d", conv_forward};
@@ -225,4 +231,32 @@ tg_layer *tg_activation_new(const char *name, tg_activation kind,
   l->activation = kind;
   l->rate = param;
   return l;
+}
+
+/* --- convolution, ReLU, max pooling in a row ------------------------------ */
+
+/* Adding a channel's bias and ReLU are both non-decreasing maps of each
+ * element, the same one over a whole pooling window, so they commute with
+ * the window's max: maxpool(relu(conv + b)) = relu(maxpool(conv) + b), and
+ * the right side applies the bias and ReLU to a quarter of the elements
+ * (2x2 windows). The values are the same to the bit (rounding is monotone
+ * too), and so are the gradients, except where adding the bias rounds two
+ * different values of a window to the same number: the left side then
+ * shares that window's gradient between them, the right side gives it to
+ * the larger, both being gradients of the same function there. */
+bool tg__conv_relu_pool_fits(tg_layer *const *ls) {
+  return ls[0]->cls == &CONV2D && ls[1]->cls == &ACTIVATION &&
+         ls[1]->activation == TG_ACT_RELU && ls[2]->cls == &MAX_POOL2D;
+}
+
+tg_tensor *tg__conv_relu_pool_forward(tg_tape *tp, tg_layer *const *ls,
+                                      tg_tensor *x) {
+  tg_layer *conv = ls[0], *pool = ls[2];
+  if (!tg__inputs_ok(tp, "conv2d", 1, &x) || !conv_input_ok(tp, conv, x))
+    return NULL;
+  tg_tensor *y = tg_conv2d(tp, x, conv->params[0], NULL, &conv->conv);
+  y = tg_max_pool2d(tp, y, &pool->window);
+  int64_t bshape[3] = {conv->sizes[1], 1, 1};
+  y = tg_add(tp, y, tg_reshape(tp, conv->params[1], 3, bshape));
+  return tg_relu(tp, y);
 }
