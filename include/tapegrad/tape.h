@@ -49,9 +49,12 @@ void tg_set_location(tg_tape *tp, const char *file, int line);
 
 /* --- threads -------------------------------------------------------------- */
 
-/* The number of threads matrix products use (OpenBLAS's pool, the only
- * threads tapegrad runs); process-wide. 0 or less restores the default
- * (OPENBLAS_NUM_THREADS, else every core). Returns the number now used. */
+/* The number of threads tapegrad computes on, T, process-wide (at most 64):
+ * large matrix products, elementwise kernels, im2col and pooling are
+ * shared out over T - 1 worker threads and the calling one. OpenBLAS is
+ * kept to one thread, so no more than T threads compute at once; idle
+ * workers sleep. 0 or less restores the default (OPENBLAS_NUM_THREADS,
+ * else every core). Returns the number now used. */
 int tg_set_num_threads(int n);
 int tg_num_threads(void);
 /* The OpenBLAS kernel set in use ("SkylakeX", "Haswell", "Prescott"...).

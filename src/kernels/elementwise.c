@@ -29,7 +29,7 @@ void tg_k_copy(tg_dtype dt, int ndim, const int64_t *shape, void *dst,
   const int64_t *st[2] = {dst_strides, src_strides};
   size_t sz[2] = {es, es};
   char *base[2] = {dst, (char *)src};
-  tg_k_iter_apply(ndim, shape, 2, st, sz, base, copy_inner, &es);
+  tg_k_iter_map(ndim, shape, 2, st, sz, base, copy_inner, &es);
 }
 
 typedef struct {
@@ -55,7 +55,7 @@ void tg_k_convert(int ndim, const int64_t *shape, tg_dtype dst_dt, void *dst,
   size_t sz[2] = {esize(dst_dt), esize(src_dt)};
   char *base[2] = {dst, (char *)src};
   convert_ctx c = {dst_dt, src_dt};
-  tg_k_iter_apply(ndim, shape, 2, st, sz, base, convert_inner, &c);
+  tg_k_iter_map(ndim, shape, 2, st, sz, base, convert_inner, &c);
 }
 
 typedef struct {
@@ -91,7 +91,7 @@ void tg_k_fill(tg_dtype dt, int ndim, const int64_t *shape, void *dst,
   size_t sz[1] = {esize(dt)};
   char *base[1] = {dst};
   fill_ctx c = {dt, value};
-  tg_k_iter_apply(ndim, shape, 1, st, sz, base, fill_inner, &c);
+  tg_k_iter_map(ndim, shape, 1, st, sz, base, fill_inner, &c);
 }
 
 /* --- unary (contiguous) -------------------------------------------------- */
@@ -157,8 +157,8 @@ static tg_k_vfn vfn_of(tg_k_unary_op op) {
   }
 }
 
-void tg_k_unary(tg_k_unary_op op, tg_dtype dt, int64_t n, void *out,
-                const void *in, double p, double q) {
+static void unary_serial(tg_k_unary_op op, tg_dtype dt, int64_t n, void *out,
+                         const void *in, double p, double q) {
   if (dt == TG_F32) {
     if (unary_simple_f32(op, n, out, in, p, q)) return;
     if (op == TG_K_POWS) {
@@ -174,6 +174,30 @@ void tg_k_unary(tg_k_unary_op op, tg_dtype dt, int64_t n, void *out,
     else
       tg_k_vmath_f64(vfn_of(op), n, out, in);
   }
+}
+
+/* Elements per chunk below which a contiguous kernel stays on one thread. */
+#define CONTIGUOUS_GRAIN (1 << 15)
+
+typedef struct contiguous_job {
+  int op;
+  tg_dtype dt;
+  char *out;
+  const char *a, *b;
+  double p, q;
+} contiguous_job;
+
+static void unary_range(void *ctx, int64_t lo, int64_t hi) {
+  const contiguous_job *j = ctx;
+  size_t es = esize(j->dt);
+  unary_serial((tg_k_unary_op)j->op, j->dt, hi - lo, j->out + lo * es,
+               j->a + lo * es, j->p, j->q);
+}
+
+void tg_k_unary(tg_k_unary_op op, tg_dtype dt, int64_t n, void *out,
+                const void *in, double p, double q) {
+  contiguous_job j = {(int)op, dt, out, in, NULL, p, q};
+  tg_k_parallel_for(n, CONTIGUOUS_GRAIN, unary_range, &j);
 }
 
 /* --- fused unary backward rules (contiguous) ----------------------------- */
@@ -198,12 +222,23 @@ void tg_k_unary(tg_k_unary_op op, tg_dtype dt, int64_t n, void *out,
     }                                                                          \
   } while (0)
 
-void tg_k_unary_grad(tg_k_grad_op op, tg_dtype dt, int64_t n, void *out,
-                     const void *g, const void *v) {
-  if (dt == TG_F32)
+static void unary_grad_range(void *ctx, int64_t lo, int64_t hi) {
+  const contiguous_job *j = ctx;
+  size_t es = esize(j->dt);
+  tg_k_grad_op op = (tg_k_grad_op)j->op;
+  int64_t n = hi - lo;
+  void *out = j->out + lo * es;
+  const void *g = j->a + lo * es, *v = j->b + lo * es;
+  if (j->dt == TG_F32)
     UNARY_GRAD(float);
   else
     UNARY_GRAD(double);
+}
+
+void tg_k_unary_grad(tg_k_grad_op op, tg_dtype dt, int64_t n, void *out,
+                     const void *g, const void *v) {
+  contiguous_job j = {(int)op, dt, out, g, v, 0, 0};
+  tg_k_parallel_for(n, CONTIGUOUS_GRAIN, unary_grad_range, &j);
 }
 
 /* --- binary (strided, broadcasting) -------------------------------------- */
@@ -291,7 +326,7 @@ void tg_k_binary(tg_k_binary_op op, tg_dtype dt, int ndim, const int64_t *shape,
   size_t sz[3] = {es, es, es};
   char *base[3] = {out, (char *)a, (char *)b};
   binary_ctx c = {op, dt};
-  tg_k_iter_apply(ndim, shape, 3, st, sz, base, binary_inner, &c);
+  tg_k_iter_map(ndim, shape, 3, st, sz, base, binary_inner, &c);
 }
 
 /* --- where --------------------------------------------------------------- */
@@ -322,7 +357,7 @@ void tg_k_where(tg_dtype dt, int ndim, const int64_t *shape, void *out,
   size_t es = esize(dt);
   size_t sz[4] = {es, es, es, es};
   char *base[4] = {out, (char *)mask, (char *)a, (char *)b};
-  tg_k_iter_apply(ndim, shape, 4, st, sz, base, where_inner, &dt);
+  tg_k_iter_map(ndim, shape, 4, st, sz, base, where_inner, &dt);
 }
 
 /* --- finiteness ---------------------------------------------------------- */

@@ -1,26 +1,23 @@
 /* Batched matmul straight into cblas ?gemm, one call per matrix pair, with
  * transposed operands passed as flags. When b is shared by the whole batch
- * and a's matrices lie back to back, the batch folds into one tall gemm. */
+ * and a's matrices lie back to back, the batch folds into one tall gemm.
+ * OpenBLAS runs on one thread (src/kernels/parallel.c); large products are
+ * shared out over tapegrad's threads here: by columns of c (or rows), or by
+ * batch entries. */
 #include <cblas.h>
 #include <stdlib.h>
 
 #include "kernels.h"
 
-int tg_set_num_threads(int n) {
-  if (n <= 0) {
-    const char *env = getenv("OPENBLAS_NUM_THREADS");
-    n = env && atoi(env) > 0 ? atoi(env) : openblas_get_num_procs();
-  }
-  openblas_set_num_threads(n);
-  return openblas_get_num_threads();
-}
+/* Products below this many multiply-adds run on one thread: splitting
+ * costs a wake-up (microseconds) and smaller, less efficient gemms. */
+#define PARALLEL_MIN_MACS (1 << 22)
+/* The narrowest slice of columns or rows a thread is given. */
+#define SLICE_MIN 32
 
-int tg_num_threads(void) { return openblas_get_num_threads(); }
-
-/* c = a @ b + beta c, with a and b possibly transposed. */
-void tg_k_gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-               const void *a, int64_t lda, const void *b, int64_t ldb,
-               double beta, void *c, int64_t ldc) {
+static void blas_gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
+                      int64_t k, const void *a, int64_t lda, const void *b,
+                      int64_t ldb, double beta, void *c, int64_t ldc) {
   enum CBLAS_TRANSPOSE fa = ta ? CblasTrans : CblasNoTrans;
   enum CBLAS_TRANSPOSE fb = tb ? CblasTrans : CblasNoTrans;
   if (dt == TG_F32)
@@ -31,35 +28,135 @@ void tg_k_gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                 a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
 }
 
+typedef struct gemm_job {
+  tg_dtype dt;
+  bool ta, tb, by_cols;
+  int64_t m, n, k, lda, ldb, ldc;
+  const char *a, *b;
+  char *c;
+  double beta;
+} gemm_job;
+
+/* Columns [lo, hi) of c (by_cols), or its rows [lo, hi). */
+static void gemm_slice(void *ctx, int64_t lo, int64_t hi) {
+  const gemm_job *j = ctx;
+  size_t es = j->dt == TG_F32 ? 4 : 8;
+  if (j->by_cols) /* b's columns: its rows when stored transposed */
+    blas_gemm(j->dt, j->ta, j->tb, j->m, hi - lo, j->k, j->a, j->lda,
+              j->b + (size_t)(j->tb ? lo * j->ldb : lo) * es, j->ldb, j->beta,
+              j->c + (size_t)lo * es, j->ldc);
+  else /* a's rows: its columns when stored transposed */
+    blas_gemm(j->dt, j->ta, j->tb, hi - lo, j->n, j->k,
+              j->a + (size_t)(j->ta ? lo : lo * j->lda) * es, j->lda, j->b,
+              j->ldb, j->beta, j->c + (size_t)(lo * j->ldc) * es, j->ldc);
+}
+
+/* c = a @ b + beta c, with a and b possibly transposed; large products are
+ * split by columns (or rows, when c is narrow) over tapegrad's threads. */
+void tg_k_gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+               const void *a, int64_t lda, const void *b, int64_t ldb,
+               double beta, void *c, int64_t ldc) {
+  bool big = (double)m * (double)n * (double)k >= PARALLEL_MIN_MACS;
+  if (big && tg_k_threads() > 1 && (n >= 2 * SLICE_MIN || m >= 2 * SLICE_MIN)) {
+    gemm_job j = {
+        dt, ta, tb,  n > m || m < 2 * SLICE_MIN, m, n, k, lda, ldb, ldc, a,
+        b,  c,  beta};
+    int64_t side = j.by_cols ? n : m, per = side / (2 * tg_k_threads());
+    tg_k_parallel_for(side, per > SLICE_MIN ? per : SLICE_MIN, gemm_slice, &j);
+    return;
+  }
+  blas_gemm(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
 static void gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                  const void *a, int64_t lda, const void *b, int64_t ldb,
                  void *c, int64_t ldc) {
   tg_k_gemm(dt, ta, tb, m, n, k, a, lda, b, ldb, 0.0, c, ldc);
 }
 
+/* The elements from a's and b's starts to batch entry i. */
+static void batch_offsets(int batch_ndim, const int64_t *batch_shape,
+                          const tg_k_matrix *a, const tg_k_matrix *b, int64_t i,
+                          int64_t *oa, int64_t *ob) {
+  *oa = *ob = 0;
+  for (int d = batch_ndim - 1; d >= 0; d--) {
+    int64_t idx = i % batch_shape[d];
+    i /= batch_shape[d];
+    *oa += idx * a->batch_strides[d];
+    *ob += idx * b->batch_strides[d];
+  }
+}
+
+typedef struct batch_job {
+  tg_dtype dt;
+  int batch_ndim;
+  const int64_t *batch_shape;
+  int64_t m, n, k, batch;
+  const tg_k_matrix *a, *b;
+  char *c;
+  bool sum;
+} batch_job;
+
+/* Batch entries [lo, hi), each a gemm into its own block of c (on one
+ * thread: the entries are what is shared out). */
+static void batch_entries(void *ctx, int64_t lo, int64_t hi) {
+  const batch_job *j = ctx;
+  size_t es = j->dt == TG_F32 ? 4 : 8;
+  for (int64_t i = lo; i < hi; i++) {
+    int64_t oa, ob;
+    batch_offsets(j->batch_ndim, j->batch_shape, j->a, j->b, i, &oa, &ob);
+    blas_gemm(j->dt, j->a->trans, j->b->trans, j->m, j->n, j->k,
+              (const char *)j->a->data + oa * es, j->a->ld,
+              (const char *)j->b->data + ob * es, j->b->ld, 0.0,
+              j->c + (size_t)(i * j->m * j->n) * es, j->n);
+  }
+}
+
+/* Columns [lo, hi) of the one block c, every entry adding into it in
+ * batch order (beta = 1), as without threads. */
+static void batch_sum_cols(void *ctx, int64_t lo, int64_t hi) {
+  const batch_job *j = ctx;
+  size_t es = j->dt == TG_F32 ? 4 : 8;
+  for (int64_t i = 0; i < j->batch; i++) {
+    int64_t oa, ob;
+    batch_offsets(j->batch_ndim, j->batch_shape, j->a, j->b, i, &oa, &ob);
+    const char *bb = (const char *)j->b->data + ob * es;
+    blas_gemm(j->dt, j->a->trans, j->b->trans, j->m, hi - lo, j->k,
+              (const char *)j->a->data + oa * es, j->a->ld,
+              bb + (size_t)(j->b->trans ? lo * j->b->ld : lo) * es, j->b->ld,
+              1.0, j->c + (size_t)lo * es, j->n);
+  }
+}
+
 /* One gemm per batch entry: into its own [m, n] block of c, or (sum) all
- * adding into the one block c. */
+ * adding into the one block c. With threads, the entries are shared out,
+ * or for a sum the columns of c. */
 static void batch_gemms(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
                         int64_t m, int64_t n, int64_t k, const tg_k_matrix *a,
                         const tg_k_matrix *b, void *c, bool sum) {
-  size_t es = dt == TG_F32 ? 4 : 8;
-  int64_t batch = 1, idx[TG_MAX_DIMS] = {0};
+  int64_t batch = 1;
   for (int d = 0; d < batch_ndim; d++)
     batch *= batch_shape[d];
-  for (int64_t i = 0; i < batch; i++) {
-    int64_t oa = 0, ob = 0;
-    for (int d = 0; d < batch_ndim; d++) {
-      oa += idx[d] * a->batch_strides[d];
-      ob += idx[d] * b->batch_strides[d];
+  batch_job j = {dt, batch_ndim, batch_shape, m, n, k, batch, a, b, c, sum};
+  bool big =
+      (double)batch * (double)m * (double)n * (double)k >= PARALLEL_MIN_MACS;
+  int t = big ? tg_k_threads() : 1;
+  if (!sum && t > 1 && batch >= t) {
+    tg_k_parallel_for(batch, 1, batch_entries, &j);
+  } else if (!sum) { /* few entries: each product split instead */
+    size_t es = dt == TG_F32 ? 4 : 8;
+    for (int64_t i = 0; i < batch; i++) {
+      int64_t oa, ob;
+      batch_offsets(batch_ndim, batch_shape, a, b, i, &oa, &ob);
+      tg_k_gemm(dt, a->trans, b->trans, m, n, k,
+                (const char *)a->data + oa * es, a->ld,
+                (const char *)b->data + ob * es, b->ld, 0.0,
+                (char *)c + (size_t)(i * m * n) * es, n);
     }
-    tg_k_gemm(dt, a->trans, b->trans, m, n, k, (const char *)a->data + oa * es,
-              a->ld, (const char *)b->data + ob * es, b->ld, sum ? 1.0 : 0.0,
-              sum ? c : (char *)c + i * m * n * es, n);
-    for (int d = batch_ndim - 1; d >= 0; d--) {
-      if (++idx[d] < batch_shape[d]) break;
-      idx[d] = 0;
-    }
-  }
+  } else if (t > 1 && n >= 2 * SLICE_MIN)
+    tg_k_parallel_for(n, SLICE_MIN, batch_sum_cols, &j);
+  else
+    batch_sum_cols(&j, 0, n);
 }
 
 void tg_k_matmul(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,

@@ -28,7 +28,7 @@ static void valid_range(int64_t ow, int64_t w, int64_t s, int64_t p,
     const T *x = xv;                                                           \
     T *cols = cv;                                                              \
     int64_t L = oh * ow, rows = c * kh * kw;                                   \
-    for (int64_t b = 0; b < n; b++) {                                          \
+    for (int64_t b = b0; b < b1; b++) {                                        \
       for (int64_t r = 0; r < rows; r++) {                                     \
         int64_t ch = r / (kh * kw), ki = (r / kw) % kh, kj = r % kw;           \
         const T *plane = x + (b * c + ch) * h * w;                             \
@@ -69,8 +69,9 @@ static void valid_range(int64_t ow, int64_t w, int64_t s, int64_t p,
     T *x = xv;                                                                 \
     const T *cols = cv;                                                        \
     int64_t L = oh * ow, rows = c * kh * kw;                                   \
-    memset(x, 0, sizeof(T) * (size_t)(n * c * h * w));                         \
-    for (int64_t b = 0; b < n; b++) {                                          \
+    memset(x + b0 * c * h * w, 0,                                              \
+           sizeof(T) * (size_t)((b1 - b0) * c * h * w));                       \
+    for (int64_t b = b0; b < b1; b++) {                                        \
       for (int64_t r = 0; r < rows; r++) {                                     \
         int64_t ch = r / (kh * kw), ki = (r / kw) % kh, kj = r % kw;           \
         T *plane = x + (b * c + ch) * h * w;                                   \
@@ -103,24 +104,60 @@ static void valid_range(int64_t ow, int64_t w, int64_t s, int64_t p,
     }                                                                          \
   } while (0)
 
-void tg_k_im2col(tg_dtype dt, const tg_k_window *win, const void *xv,
-                 void *cv) {
+typedef struct window_job {
+  tg_dtype dt;
+  const tg_k_window *win;
+  const void *in;
+  void *out;
+} window_job;
+
+/* Images [b0, b1) of the batch: each writes only its own columns (im2col)
+ * or its own image (col2im), so images can be shared out over threads. */
+static void im2col_images(void *ctx, int64_t b0, int64_t b1) {
+  const window_job *j = ctx;
+  const tg_k_window *win = j->win;
+  const void *xv = j->in;
+  void *cv = j->out;
   int64_t n = win->n, c = win->c, h = win->h, w = win->w, oh = win->oh,
           ow = win->ow, kh = win->kh, kw = win->kw, sh = win->sh, sw = win->sw,
           ph = win->ph, pw = win->pw, dh = win->dh, dw = win->dw;
-  if (dt == TG_F32)
+  (void)n;
+  if (j->dt == TG_F32)
     IM2COL_BODY(float);
   else
     IM2COL_BODY(double);
 }
 
-void tg_k_col2im(tg_dtype dt, const tg_k_window *win, const void *cv,
-                 void *xv) {
+static void col2im_images(void *ctx, int64_t b0, int64_t b1) {
+  const window_job *j = ctx;
+  const tg_k_window *win = j->win;
+  const void *cv = j->in;
+  void *xv = j->out;
   int64_t n = win->n, c = win->c, h = win->h, w = win->w, oh = win->oh,
           ow = win->ow, kh = win->kh, kw = win->kw, sh = win->sh, sw = win->sw,
           ph = win->ph, pw = win->pw, dh = win->dh, dw = win->dw;
-  if (dt == TG_F32)
+  (void)n;
+  if (j->dt == TG_F32)
     COL2IM_BODY(float);
   else
     COL2IM_BODY(double);
+}
+
+/* Images per chunk so that a chunk moves at least this many elements. */
+static int64_t images_per_chunk(const tg_k_window *win) {
+  int64_t per_image = win->c * win->kh * win->kw * win->oh * win->ow;
+  int64_t g = per_image > 0 ? (1 << 16) / per_image : 1;
+  return g < 1 ? 1 : g;
+}
+
+void tg_k_im2col(tg_dtype dt, const tg_k_window *win, const void *xv,
+                 void *cv) {
+  window_job j = {dt, win, xv, cv};
+  tg_k_parallel_for(win->n, images_per_chunk(win), im2col_images, &j);
+}
+
+void tg_k_col2im(tg_dtype dt, const tg_k_window *win, const void *cv,
+                 void *xv) {
+  window_job j = {dt, win, cv, xv};
+  tg_k_parallel_for(win->n, images_per_chunk(win), col2im_images, &j);
 }

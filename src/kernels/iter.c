@@ -145,3 +145,38 @@ void tg_k_iter_apply(int ndim, const int64_t *shape, int nops,
   tg_k_iter_init(&it, ndim, shape, nops, strides, elem_size);
   tg_k_iter_run(&it, base, inner, ctx);
 }
+
+/* Elements per chunk below which an elementwise map stays on one thread:
+ * 32k floats take a few microseconds, about what sharing out costs. */
+#define MAP_GRAIN (1 << 15)
+
+typedef struct map_job {
+  int nops;
+  char *base[TG_K_MAX_OPS];
+  int64_t strides[TG_K_MAX_OPS];
+  tg_k_inner_fn inner;
+  void *ctx;
+} map_job;
+
+static void map_range(void *ctx, int64_t lo, int64_t hi) {
+  const map_job *j = ctx;
+  char *ptr[TG_K_MAX_OPS];
+  for (int k = 0; k < j->nops; k++)
+    ptr[k] = j->base[k] + lo * j->strides[k];
+  j->inner(hi - lo, ptr, j->strides, j->ctx);
+}
+
+void tg_k_iter_map(int ndim, const int64_t *shape, int nops,
+                   const int64_t *const *strides, const size_t *elem_size,
+                   char *const *base, tg_k_inner_fn inner, void *ctx) {
+  int64_t n;
+  map_job j = {.nops = nops, .inner = inner, .ctx = ctx};
+  if (one_run(ndim, shape, nops, strides, elem_size, &n, j.strides) &&
+      n >= 2 * MAP_GRAIN && j.strides[0] != 0) {
+    for (int k = 0; k < nops; k++)
+      j.base[k] = base[k];
+    tg_k_parallel_for(n, MAP_GRAIN, map_range, &j);
+    return;
+  }
+  tg_k_iter_apply(ndim, shape, nops, strides, elem_size, base, inner, ctx);
+}

@@ -36,6 +36,12 @@ void tg_k_iter_run(const tg_k_iter *it, char *const *base, tg_k_inner_fn inner,
 void tg_k_iter_apply(int ndim, const int64_t *shape, int nops,
                      const int64_t *const *strides, const size_t *elem_size,
                      char *const *base, tg_k_inner_fn inner, void *ctx);
+/* tg_k_iter_apply for maps, whose first operand (the output) gets one
+ * element per position and whose inner function keeps nothing across
+ * calls: a large single run is shared out over tapegrad's threads. */
+void tg_k_iter_map(int ndim, const int64_t *shape, int nops,
+                   const int64_t *const *strides, const size_t *elem_size,
+                   char *const *base, tg_k_inner_fn inner, void *ctx);
 
 /* --- movement and filling ------------------------------------------------ */
 
@@ -174,6 +180,17 @@ void tg_k_max_pool_gather(tg_dtype dt, const tg_k_window *win, const void *x,
  * adjoint of the gather. */
 void tg_k_max_pool_scatter(tg_dtype dt, const tg_k_window *win, const void *x,
                            const void *g, void *out);
+
+/* --- threads (src/kernels/parallel.c) ------------------------------------ */
+
+/* The thread count T (tg_set_num_threads). */
+int tg_k_threads(void);
+/* Runs fn over [0, n) in at most 4T contiguous ranges of at least grain
+ * elements, on tapegrad's threads and the caller's, and returns when all
+ * are done; on the caller's thread alone when T = 1, n < 2 grain, or
+ * another job is running. fn must only write what its range owns. */
+typedef void (*tg_k_range_fn)(void *ctx, int64_t lo, int64_t hi);
+void tg_k_parallel_for(int64_t n, int64_t grain, tg_k_range_fn fn, void *ctx);
 
 /* --- reductions ---------------------------------------------------------- */
 

@@ -210,17 +210,49 @@ static void pool(tg_k_pool_mode mode, tg_dtype dt, const tg_k_window *win,
     POOL_BODY(double, -DBL_MAX);
 }
 
+typedef struct pool_job {
+  tg_k_pool_mode mode;
+  tg_dtype dt;
+  const tg_k_window *win;
+  const char *x, *s;
+  char *d;
+} pool_job;
+
+/* Planes (image, channel) [lo, hi): each reads and writes only its own, so
+ * planes can be shared out over threads. */
+static void pool_planes(void *ctx, int64_t lo, int64_t hi) {
+  const pool_job *j = ctx;
+  tg_k_window w = *j->win;
+  w.n = hi - lo;
+  w.c = 1;
+  size_t es = j->dt == TG_F32 ? 4 : 8;
+  size_t in = (size_t)(w.h * w.w) * es, out = (size_t)(w.oh * w.ow) * es;
+  const char *s = NULL;
+  if (j->s) s = j->s + (size_t)lo * (j->mode == TG_K_POOL_GATHER ? in : out);
+  pool(j->mode, j->dt, &w, j->x + (size_t)lo * in, s,
+       j->d + (size_t)lo * (j->mode == TG_K_POOL_SCATTER ? in : out));
+}
+
+static void pool_parallel(tg_k_pool_mode mode, tg_dtype dt,
+                          const tg_k_window *win, const void *x, const void *s,
+                          void *d) {
+  pool_job j = {mode, dt, win, x, s, d};
+  int64_t plane = win->h * win->w;
+  int64_t grain = plane > 0 && plane < (1 << 15) ? (1 << 15) / plane : 1;
+  tg_k_parallel_for(win->n * win->c, grain, pool_planes, &j);
+}
+
 void tg_k_max_pool(tg_dtype dt, const tg_k_window *win, const void *x,
                    void *y) {
-  pool(TG_K_POOL_MAX, dt, win, x, NULL, y);
+  pool_parallel(TG_K_POOL_MAX, dt, win, x, NULL, y);
 }
 
 void tg_k_max_pool_gather(tg_dtype dt, const tg_k_window *win, const void *x,
                           const void *h, void *y) {
-  pool(TG_K_POOL_GATHER, dt, win, x, h, y);
+  pool_parallel(TG_K_POOL_GATHER, dt, win, x, h, y);
 }
 
 void tg_k_max_pool_scatter(tg_dtype dt, const tg_k_window *win, const void *x,
                            const void *g, void *out) {
-  pool(TG_K_POOL_SCATTER, dt, win, x, g, out);
+  pool_parallel(TG_K_POOL_SCATTER, dt, win, x, g, out);
 }

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "tapegrad.h"
+
 /* OpenBLAS's own setting and name for its kernels (declared here to avoid
  * depending on cblas.h). */
 void openblas_set_num_threads(int num_threads);
@@ -28,9 +30,10 @@ int tgb_setup_threads(void) {
   int n = env_int("TG_THREADS");
   if (!n) n = env_int("OPENBLAS_NUM_THREADS");
   if (!n) n = 1;
-  openblas_set_num_threads(n);
-  return n;
+  return tg_set_num_threads(n);
 }
+
+void tgb_openblas_threads(int n) { openblas_set_num_threads(n); }
 
 static int parse_count(const char *s, int min, int *out) {
   if (!s || !*s) return 0;

@@ -10,8 +10,11 @@
 double tgb_now_ms(void);
 
 /* The thread count of the run: TG_THREADS, else OPENBLAS_NUM_THREADS, else
- * 1. Sets OpenBLAS to it, so the figure reported is the figure used. */
+ * 1. Sets tapegrad's threads to it (tg_set_num_threads, which keeps
+ * OpenBLAS to one thread), so the figure reported is the figure used. */
 int tgb_setup_threads(void);
+/* OpenBLAS's own thread count, for raw cblas calls beside tapegrad's. */
+void tgb_openblas_threads(int n);
 
 /* Iterations from argv: --iters N and --warmup W (also --iters=N). Keeps
  * the defaults given when an option is absent; prints usage and returns
