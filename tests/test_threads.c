@@ -3,8 +3,8 @@
  * above the thresholds where work is shared (products of millions of
  * multiply-adds, elementwise runs of hundreds of thousands), with 3
  * threads so that chunks are uneven. Elementwise kernels, im2col, col2im
- * and pooling must match to the bit; products may use other OpenBLAS
- * kernels on the smaller pieces, so they must match to f64 rounding.
+ * pooling and optimizer steps must match to the bit; products may use other
+ * OpenBLAS kernels on the smaller pieces, so they must match to f64 rounding.
  * Also: two user threads running shared-out kernels at once (one of them
  * finds the pool busy and runs alone) get the same results. */
 #include <math.h>
@@ -181,6 +181,42 @@ START_TEST(test_elementwise_bit_equal) {
 }
 END_TEST
 
+/* Three Adam steps on a [400, 500] parameter: its elements are shared out. */
+static tg_tensor *adam_steps(int threads) {
+  ck_assert_int_eq(tg_set_num_threads(threads), threads);
+  tg_params *ps = tg_params_new();
+  tg_tensor *w = tg_param_new(ps, NULL, "w", TG_F32, 2, (int64_t[]){400, 500});
+  ck_assert_ptr_nonnull(w);
+  tg_rng rng;
+  tg_rng_seed(&rng, 3);
+  tg_fill_uniform(w, &rng, -1, 1);
+  tg_optimizer *opt = tg_adam_new(ps, &(tg_adam_opts){.lr = 0.01});
+  tg_tape *tp = tg_tape_new();
+  for (int step = 0; step < 3; step++) {
+    tg_tensor *loss = tg_sum_all(tp, tg_mul(tp, tg_tanh(tp, w), w));
+    ck_assert_int_eq(tg_backward(tp, loss), TG_OK);
+    ck_assert_int_eq(tg_optimizer_step(opt), TG_OK);
+    tg_optimizer_zero_grad(opt);
+    tg_tape_reset(tp);
+  }
+  tg_tensor *copy = heap_copy(tp, w);
+  tg_tape_free(tp);
+  tg_optimizer_free(opt);
+  tg_params_free(ps);
+  return copy;
+}
+
+START_TEST(test_optimizer_bit_equal) {
+  int before = tg_num_threads();
+  tg_tensor *one = adam_steps(1), *three = adam_steps(3);
+  tcase c = {.name = "Adam", .tol = 0};
+  expect_same(&c, 1, &one, &three);
+  tg_tensor_free(one);
+  tg_tensor_free(three);
+  tg_set_num_threads(before);
+}
+END_TEST
+
 /* Two user threads at once, each repeating a shared-out computation. */
 typedef struct runner {
   const tcase *c;
@@ -249,6 +285,7 @@ static Suite *threads_suite(void) {
   tcase_add_test(tc, test_conv_im2col_col2im);
   tcase_add_test(tc, test_pooling_bit_equal);
   tcase_add_test(tc, test_elementwise_bit_equal);
+  tcase_add_test(tc, test_optimizer_bit_equal);
   tcase_add_test(tc, test_two_user_threads);
   tcase_add_test(tc, test_thread_count_setting);
   suite_add_tcase(s, tc);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "../core/internal.h"
+#include "../kernels/kernels.h"
 #include "tapegrad/optim.h"
 
 typedef enum opt_kind {
@@ -102,17 +103,17 @@ static inline void update(opt_kind kind, const step_consts *c, double *p,
     const T *restrict g_ = g->data;                                            \
     T *restrict a_ = (T *)s->state;                                            \
     T *restrict b_ = NSTATE >= 2 ? a_ + n : NULL;                              \
-    if (KIND == OPT_SGD && c.momentum == 0.0) {                                \
-      for (int64_t i = 0; i < n; i++) {                                        \
+    if (KIND == OPT_SGD && c->momentum == 0.0) {                               \
+      for (int64_t i = lo; i < hi; i++) {                                      \
         double pv = p_[i], av = 0, bv = 0;                                     \
-        update(KIND, &c, &pv, g_[i], &av, &bv);                                \
+        update(KIND, c, &pv, g_[i], &av, &bv);                                 \
         p_[i] = (T)pv;                                                         \
       }                                                                        \
       break;                                                                   \
     }                                                                          \
-    for (int64_t i = 0; i < n; i++) {                                          \
+    for (int64_t i = lo; i < hi; i++) {                                        \
       double pv = p_[i], av = a_[i], bv = NSTATE >= 2 ? b_[i] : 0.0;           \
-      update(KIND, &c, &pv, g_[i], &av, &bv);                                  \
+      update(KIND, c, &pv, g_[i], &av, &bv);                                   \
       p_[i] = (T)pv;                                                           \
       a_[i] = (T)av;                                                           \
       if (NSTATE >= 2) b_[i] = (T)bv;                                          \
@@ -127,6 +128,29 @@ static inline void update(opt_kind kind, const step_consts *c, double *p,
   case OPT_RMSPROP: STEP_LOOP(T, OPT_RMSPROP, 1); break;                       \
   case OPT_ADAGRAD: STEP_LOOP(T, OPT_ADAGRAD, 1); break;                       \
   }
+
+typedef struct step_job {
+  const tg_optimizer *o;
+  const slot *s;
+  const tg_tensor *g;
+  step_consts c;
+} step_job;
+
+/* The update of elements [lo, hi) of one parameter (each element on its
+ * own, so ranges can be shared out over threads). */
+static void step_range(void *ctx, int64_t lo, int64_t hi) {
+  const step_job *j = ctx;
+  const tg_optimizer *o = j->o;
+  const slot *s = j->s;
+  const tg_tensor *g = j->g;
+  const step_consts *c = &j->c;
+  int64_t n = s->p->numel;
+  if (s->p->dtype == TG_F32) {
+    STEP_KINDS(float)
+  } else {
+    STEP_KINDS(double)
+  }
+}
 
 static void step_slot(const tg_optimizer *o, slot *s, const tg_tensor *g) {
   s->steps++;
@@ -144,12 +168,8 @@ static void step_slot(const tg_optimizer *o, slot *s, const tg_tensor *g) {
     c.step_size = o->lr / (1.0 - pow(o->beta1, t));
     c.sqrt_bc2 = sqrt(1.0 - pow(o->beta2, t));
   }
-  int64_t n = s->p->numel;
-  if (s->p->dtype == TG_F32) {
-    STEP_KINDS(float)
-  } else {
-    STEP_KINDS(double)
-  }
+  step_job j = {o, s, g, c};
+  tg_k_parallel_for(s->p->numel, 1 << 15, step_range, &j);
 }
 
 /* --- creation ------------------------------------------------------------ */
