@@ -196,6 +196,10 @@ static void unary_range(void *ctx, int64_t lo, int64_t hi) {
 
 void tg_k_unary(tg_k_unary_op op, tg_dtype dt, int64_t n, void *out,
                 const void *in, double p, double q) {
+  if (n < 2 * CONTIGUOUS_GRAIN) { /* most calls: no job to describe */
+    unary_serial(op, dt, n, out, in, p, q);
+    return;
+  }
   contiguous_job j = {(int)op, dt, out, in, NULL, p, q};
   tg_k_parallel_for(n, CONTIGUOUS_GRAIN, unary_range, &j);
 }
@@ -238,7 +242,10 @@ static void unary_grad_range(void *ctx, int64_t lo, int64_t hi) {
 void tg_k_unary_grad(tg_k_grad_op op, tg_dtype dt, int64_t n, void *out,
                      const void *g, const void *v) {
   contiguous_job j = {(int)op, dt, out, g, v, 0, 0};
-  tg_k_parallel_for(n, CONTIGUOUS_GRAIN, unary_grad_range, &j);
+  if (n < 2 * CONTIGUOUS_GRAIN)
+    unary_grad_range(&j, 0, n);
+  else
+    tg_k_parallel_for(n, CONTIGUOUS_GRAIN, unary_grad_range, &j);
 }
 
 /* --- binary (strided, broadcasting) -------------------------------------- */

@@ -171,12 +171,17 @@ void tg_k_iter_map(int ndim, const int64_t *shape, int nops,
                    char *const *base, tg_k_inner_fn inner, void *ctx) {
   int64_t n;
   map_job j = {.nops = nops, .inner = inner, .ctx = ctx};
-  if (one_run(ndim, shape, nops, strides, elem_size, &n, j.strides) &&
-      n >= 2 * MAP_GRAIN && j.strides[0] != 0) {
+  if (one_run(ndim, shape, nops, strides, elem_size, &n, j.strides)) {
+    if (n == 0) return;
     for (int k = 0; k < nops; k++)
       j.base[k] = base[k];
-    tg_k_parallel_for(n, MAP_GRAIN, map_range, &j);
+    if (n >= 2 * MAP_GRAIN && j.strides[0] != 0)
+      tg_k_parallel_for(n, MAP_GRAIN, map_range, &j);
+    else
+      inner(n, j.base, j.strides, ctx);
     return;
   }
-  tg_k_iter_apply(ndim, shape, nops, strides, elem_size, base, inner, ctx);
+  tg_k_iter it;
+  tg_k_iter_init(&it, ndim, shape, nops, strides, elem_size);
+  tg_k_iter_run(&it, base, inner, ctx);
 }
