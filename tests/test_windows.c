@@ -1038,13 +1038,17 @@ END_TEST
  * whole numbers, so most windows tie. Checked for the 2x2-stride-2 kernel
  * (odd sides too) and the general one (overlap, padding, dilation), f32
  * and f64, against a loop written here. */
-static void ref_max_pool_grad(const geom *g, const double *x, const double *gy,
-                              double *gx) {
+/* Both linear maps of max pooling, by loops: gx = gy sent to each window's
+ * maxima of x (shared among ties, overlapping windows adding up) and its
+ * adjoint hy = h read at those maxima (averaged over ties). */
+static void ref_max_pool_maps(const geom *g, const double *x, const double *gy,
+                              double *gx, const double *h, double *hy) {
   memset(gx, 0, sizeof(double) * (size_t)(g->n * g->c * g->h * g->w));
   for (int64_t p = 0; p < g->n * g->c; p++)
     for (int64_t oy = 0; oy < g->oh; oy++)
       for (int64_t ox = 0; ox < g->ow; ox++) {
-        double m = -INFINITY;
+        int64_t o = (p * g->oh + oy) * g->ow + ox;
+        double m = -INFINITY, sum = 0;
         int ties = 0;
         for (int pass = 0; pass < 3; pass++)
           for (int64_t i = 0; i < g->kh; i++)
@@ -1054,33 +1058,10 @@ static void ref_max_pool_grad(const geom *g, const double *x, const double *gy,
               if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) continue;
               int64_t at = (p * g->h + iy) * g->w + ix;
               if (pass == 0 && x[at] > m) m = x[at];
-              if (pass == 1 && x[at] == m) ties++;
-              if (pass == 2 && x[at] == m)
-                gx[at] += gy[(p * g->oh + oy) * g->ow + ox] / ties;
-            }
-      }
-}
-
-/* The adjoint of the above: h read at each window's maxima, averaged over
- * ties (what the second derivative through the gradient computes). */
-static void ref_max_pool_gather(const geom *g, const double *x, const double *h,
-                                double *out) {
-  for (int64_t p = 0; p < g->n * g->c; p++)
-    for (int64_t oy = 0; oy < g->oh; oy++)
-      for (int64_t ox = 0; ox < g->ow; ox++) {
-        double m = -INFINITY, sum = 0;
-        int ties = 0;
-        for (int pass = 0; pass < 2; pass++)
-          for (int64_t i = 0; i < g->kh; i++)
-            for (int64_t j = 0; j < g->kw; j++) {
-              int64_t iy = oy * g->sh - g->ph + i * g->dh;
-              int64_t ix = ox * g->sw - g->pw + j * g->dw;
-              if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) continue;
-              int64_t at = (p * g->h + iy) * g->w + ix;
-              if (pass == 0 && x[at] > m) m = x[at];
               if (pass == 1 && x[at] == m) ties++, sum += h[at];
+              if (pass == 2 && x[at] == m) gx[at] += gy[o] / ties;
             }
-        out[(p * g->oh + oy) * g->ow + ox] = sum / ties;
+        hy[o] = sum / ties;
       }
 }
 
@@ -1110,7 +1091,10 @@ START_TEST(test_max_pool2d_ties_share_the_gradient) {
         x[i] = (double)(tg_rng_u64(&rng) % 3);
       for (int64_t i = 0; i < ny; i++)
         gy[i] = (double)(tg_rng_u64(&rng) % 7) - 3;
-      ref_max_pool_grad(&g, x, gy, want);
+      double *hv = alloc_d(nx), *gwant = alloc_d(ny), *ggot = alloc_d(ny);
+      for (int64_t i = 0; i < nx; i++)
+        hv[i] = (double)(tg_rng_u64(&rng) % 5) - 2;
+      ref_max_pool_maps(&g, x, gy, want, hv, gwant);
       tg_tape *tp = tg_tape_new();
       tg_dtype dt = f32 ? TG_F32 : TG_F64;
       int64_t sx[4] = {g.n, g.c, g.h, g.w}, sy[4] = {g.n, g.c, g.oh, g.ow};
@@ -1130,10 +1114,6 @@ START_TEST(test_max_pool2d_ties_share_the_gradient) {
       ck_assert_msg(tgt_close_all(label, got, want, nx, 1e-6),
                     "%s: gradients differ", label);
       /* through the gradient again: d<gx, h>/dg is h gathered at the maxima */
-      double *hv = alloc_d(nx), *gwant = alloc_d(ny), *ggot = alloc_d(ny);
-      for (int64_t i = 0; i < nx; i++)
-        hv[i] = (double)(tg_rng_u64(&rng) % 5) - 2;
-      ref_max_pool_gather(&g, x, hv, gwant);
       tg_tensor *loss2 =
           tg_sum_all(tp, tg_mul(tp, gx, tg_from_f64(tp, dt, 4, sx, hv)));
       tg_tensor *gg = NULL;
