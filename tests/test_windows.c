@@ -7,6 +7,7 @@
  * of unfold; gradients go through tg_gradcheck and tg_gradgradcheck with
  * default options; every error returns NULL and names the function. */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1154,6 +1155,41 @@ START_TEST(test_max_pool2d_nan_is_the_maximum) {
 }
 END_TEST
 
+/* A dilation near INT64_MAX with a one-element kernel is a valid window;
+ * working out which kernel positions fall inside must not overflow (found
+ * by fuzz_graph; UBSan in CI would flag it). Windows wholly in the padding
+ * give the lowest finite value and no gradient. */
+START_TEST(test_max_pool2d_extreme_dilation) {
+  tg_tape *tp = tg_tape_new();
+  int64_t s[4] = {1, 1, 3, 3};
+  double v[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  tg_window win;
+  memset(&win, 0, sizeof win);
+  win.kernel[0] = win.kernel[1] = 1;
+  win.stride[0] = win.stride[1] = 1;
+  win.padding[0] = win.padding[1] = 1;
+  win.dilation[0] = win.dilation[1] = INT64_MAX;
+  tg_tensor *x = tg_set_requires_grad(tg_from_f64(tp, TG_F64, 4, s, v), true);
+  tg_tensor *y = tg_max_pool2d(tp, x, &win);
+  ck_assert_msg(y != NULL, "%s", tg_errmsg(tp));
+  int64_t want[4] = {1, 1, 5, 5};
+  ck_assert_msg(shape_is(y, 4, want), "shape %s", shape_of(y));
+  for (int i = 0; i < 5; i++)
+    for (int j = 0; j < 5; j++) {
+      bool inside = i >= 1 && i <= 3 && j >= 1 && j <= 3;
+      double got = tg_get_flat(y, i * 5 + j);
+      if (inside)
+        ck_assert_double_eq(got, v[(i - 1) * 3 + (j - 1)]);
+      else
+        ck_assert_double_eq(got, -DBL_MAX);
+    }
+  ck_assert_int_eq(tg_backward(tp, tg_sum_all(tp, y)), TG_OK);
+  for (int i = 0; i < 9; i++)
+    ck_assert_double_eq(tg_get_flat(tg_grad_of(x), i), 1.0);
+  tg_tape_free(tp);
+}
+END_TEST
+
 START_TEST(test_avg_pool2d_gradients) {
   tg_tape *tp = tg_tape_new();
   pool_ud u;
@@ -1483,6 +1519,7 @@ static Suite *windows_suite(void) {
   tcase_add_test(tg, test_max_pool2d_gradients);
   tcase_add_test(tg, test_max_pool2d_ties_share_the_gradient);
   tcase_add_test(tg, test_max_pool2d_nan_is_the_maximum);
+  tcase_add_test(tg, test_max_pool2d_extreme_dilation);
   tcase_add_test(tg, test_avg_pool2d_gradients);
   tcase_add_test(tg, test_unfold_gradients);
   tcase_add_test(tg, test_fold_gradients);

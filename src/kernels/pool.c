@@ -13,8 +13,10 @@
 static void kernel_range(int64_t o, int64_t s, int64_t p, int64_t d, int64_t k,
                          int64_t size, int64_t *lo, int64_t *hi) {
   int64_t base = o * s - p; /* input index of kernel index 0 */
-  int64_t l = base >= 0 ? 0 : (-base + d - 1) / d;
-  int64_t h = base >= size ? 0 : (size - base + d - 1) / d;
+  /* ceil(a / d) for a > 0 as (a - 1) / d + 1: a + d - 1 could overflow for
+   * a dilation near INT64_MAX */
+  int64_t l = base >= 0 ? 0 : (-base - 1) / d + 1;
+  int64_t h = base >= size ? 0 : (size - base - 1) / d + 1;
   if (h > k) h = k;
   if (l > h) l = h;
   *lo = l;
@@ -25,8 +27,8 @@ static void kernel_range(int64_t o, int64_t s, int64_t p, int64_t d, int64_t k,
  * [0, size): [*lo, *hi) (empty when there are none). */
 static void interior(int64_t n_out, int64_t s, int64_t p, int64_t span,
                      int64_t size, int64_t *lo, int64_t *hi) {
-  int64_t l = (p + s - 1) / s;        /* o*s >= p */
-  int64_t room = size - 1 - span + p; /* o*s <= room */
+  int64_t l = p > 0 ? (p - 1) / s + 1 : 0; /* o*s >= p, without p + s - 1 */
+  int64_t room = size - 1 - span + p;      /* o*s <= room */
   int64_t h = room < 0 ? 0 : room / s + 1;
   if (h > n_out) h = n_out;
   if (l > h) l = h;

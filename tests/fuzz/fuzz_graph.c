@@ -640,6 +640,11 @@ static void step(run *r) {
     }
     tg_window w = random_window(b);
     took(r, tg_unfold(tp, x, &w), "tg_unfold", true, xt);
+    /* and, on images, max pooling over the same window (no bytes of its
+     * own, so the inputs of the corpus keep their meaning); not smooth:
+     * the inputs' few values tie often */
+    if (x->ndim == 4)
+      took(r, tg_max_pool2d(tp, x, &w), "tg_max_pool2d", false, xt);
     break;
   }
   case OP_FOLD: {
