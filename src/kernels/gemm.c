@@ -52,15 +52,27 @@ static void gemm_slice(void *ctx, int64_t lo, int64_t hi) {
 }
 
 /* c = a @ b + beta c, with a and b possibly transposed; large products are
- * split by columns (or rows, when c is narrow) over tapegrad's threads. */
+ * split along the longer side of c (at least 32 wide) over tapegrad's
+ * threads, two pieces per thread. */
 void tg_k_gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                const void *a, int64_t lda, const void *b, int64_t ldb,
                double beta, void *c, int64_t ldc) {
   bool big = (double)m * (double)n * (double)k >= PARALLEL_MIN_MACS;
   if (big && tg_k_threads() > 1 && (n >= 2 * SLICE_MIN || m >= 2 * SLICE_MIN)) {
-    gemm_job j = {
-        dt, ta, tb,  n > m || m < 2 * SLICE_MIN, m, n, k, lda, ldb, ldc, a,
-        b,  c,  beta};
+    gemm_job j = {.dt = dt,
+                  .ta = ta,
+                  .tb = tb,
+                  .by_cols = n > m || m < 2 * SLICE_MIN,
+                  .m = m,
+                  .n = n,
+                  .k = k,
+                  .lda = lda,
+                  .ldb = ldb,
+                  .ldc = ldc,
+                  .a = a,
+                  .b = b,
+                  .c = c,
+                  .beta = beta};
     int64_t side = j.by_cols ? n : m, per = side / (2 * tg_k_threads());
     tg_k_parallel_for(side, per > SLICE_MIN ? per : SLICE_MIN, gemm_slice, &j);
     return;
