@@ -1190,6 +1190,30 @@ START_TEST(test_max_pool2d_extreme_dilation) {
 }
 END_TEST
 
+/* An empty image with padding: every window lies in the padding, so the
+ * output is the lowest finite value and the (empty) gradient is zero. */
+START_TEST(test_max_pool2d_empty_input) {
+  tg_tape *tp = tg_tape_new();
+  int64_t s[4] = {2, 1, 0, 3};
+  tg_tensor *x = tg_set_requires_grad(tg_zeros(tp, TG_F32, 4, s), true);
+  tg_window win;
+  memset(&win, 0, sizeof win);
+  win.kernel[0] = win.kernel[1] = 2;
+  win.padding[0] = win.padding[1] = 1;
+  tg_tensor *y = tg_max_pool2d(tp, x, &win); /* stride 2: [2, 1, 1, 2] */
+  ck_assert_msg(y != NULL, "%s", tg_errmsg(tp));
+  int64_t want[4] = {2, 1, 1, 2};
+  ck_assert_msg(shape_is(y, 4, want), "shape %s", shape_of(y));
+  for (int i = 0; i < 4; i++)
+    ck_assert_double_eq(tg_get_flat(y, i), -FLT_MAX);
+  tg_tensor *g = NULL;
+  tg_tensor *loss = tg_sum_all(tp, y);
+  ck_assert_int_eq(tg_grad(tp, 1, &loss, NULL, 1, &x, &g, false), TG_OK);
+  ck_assert(g != NULL && g->numel == 0);
+  tg_tape_free(tp);
+}
+END_TEST
+
 START_TEST(test_avg_pool2d_gradients) {
   tg_tape *tp = tg_tape_new();
   pool_ud u;
@@ -1520,6 +1544,7 @@ static Suite *windows_suite(void) {
   tcase_add_test(tg, test_max_pool2d_ties_share_the_gradient);
   tcase_add_test(tg, test_max_pool2d_nan_is_the_maximum);
   tcase_add_test(tg, test_max_pool2d_extreme_dilation);
+  tcase_add_test(tg, test_max_pool2d_empty_input);
   tcase_add_test(tg, test_avg_pool2d_gradients);
   tcase_add_test(tg, test_unfold_gradients);
   tcase_add_test(tg, test_fold_gradients);

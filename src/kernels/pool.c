@@ -48,7 +48,7 @@ static void interior(int64_t n_out, int64_t s, int64_t p, int64_t span,
     T *dst = dv;                                                               \
     int64_t planes = win->n * win->c, hw = win->h * win->w,                    \
             ohw = win->oh * win->ow;                                           \
-    if (mode == TG_K_POOL_SCATTER)                                             \
+    if (mode == TG_K_POOL_SCATTER && planes * hw > 0)                          \
       memset(dst, 0, sizeof(T) * (size_t)(planes * hw));                       \
     int64_t in_lo, in_hi; /* the output columns whose windows lie inside */    \
     interior(win->ow, win->sw, win->pw, (win->kw - 1) * win->dw, win->w,       \
@@ -132,8 +132,10 @@ static void interior(int64_t n_out, int64_t s, int64_t p, int64_t span,
       for (int64_t oy = 0; oy < oh; oy++) {                                    \
         int64_t o = (pl * oh + oy) * ow, i = pl * h * w + 2 * oy * w;          \
         const T *restrict r0 = xs + i, *restrict r1 = r0 + w;                  \
-        const T *restrict s0 = mode == TG_K_POOL_GATHER ? src + i : src + o;   \
-        const T *restrict s1 = s0 + w;                                         \
+        const T *restrict s0 = !src                       ? NULL               \
+                               : mode == TG_K_POOL_GATHER ? src + i            \
+                                                          : src + o;           \
+        const T *restrict s1 = s0 ? s0 + w : NULL; /* (no NULL + offset) */    \
         T *restrict d0 = mode == TG_K_POOL_SCATTER ? dst + i : dst + o;        \
         T *restrict d1 = d0 + w;                                               \
         for (int64_t ox = 0; ox < ow; ox++) {                                  \
