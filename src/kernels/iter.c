@@ -170,7 +170,10 @@ void tg_k_iter_map(int ndim, const int64_t *shape, int nops,
                    const int64_t *const *strides, const size_t *elem_size,
                    char *const *base, tg_k_inner_fn inner, void *ctx) {
   int64_t n;
-  map_job j = {.nops = nops, .inner = inner, .ctx = ctx};
+  map_job j; /* not zeroed: a small op is called millions of times */
+  j.nops = nops;
+  j.inner = inner;
+  j.ctx = ctx;
   if (one_run(ndim, shape, nops, strides, elem_size, &n, j.strides)) {
     if (n == 0) return;
     for (int k = 0; k < nops; k++)
