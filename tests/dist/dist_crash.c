@@ -1,4 +1,7 @@
-/* A data-parallel fit in which the last rank dies at its third step:
+/* Not a test itself, so it asserts nothing: the program that
+ * dist_crash.sh (the test, meson's dist_rank_failure) runs under mpirun and
+ * judges by mpirun's exit status. It is a data-parallel fit in which the
+ * last rank dies at its third step:
  *
  *   mpirun -np 2 ./dist_crash exit     the rank calls exit(3)
  *   mpirun -np 2 ./dist_crash abort    the rank calls abort()
@@ -7,9 +10,9 @@
  * will never come. The job must end with an error instead of hanging:
  * dist_crash.sh runs this under a timeout and checks that mpirun itself
  * ends it, with a non-zero status. Should fit ever return here, the program
- * says so and exits 0, which the script counts as a failure. Not a Check
- * suite: it is the program under test, and its verdict is mpirun's exit
- * status as dist_crash.sh judges it. */
+ * says so and exits 0, which the script counts as a failure (as it does a
+ * job still running at the timeout). Check's asserts cannot judge it: the
+ * outcome under test is how the whole MPI job ends, seen from outside. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
