@@ -109,18 +109,18 @@ typedef struct batch_job {
   int64_t m, n, k, batch;
   const tg_k_matrix *a, *b;
   char *c;
-  bool sum;
 } batch_job;
 
-/* Batch entries [lo, hi), each a gemm into its own block of c (on one
- * thread: the entries are what is shared out). */
+/* Batch entries [lo, hi), each a gemm into its own block of c (split over
+ * the threads itself only when the entries are not: a gemm inside a shared
+ * out job runs on its thread). */
 static void batch_entries(void *ctx, int64_t lo, int64_t hi) {
   const batch_job *j = ctx;
   size_t es = j->dt == TG_F32 ? 4 : 8;
   for (int64_t i = lo; i < hi; i++) {
     int64_t oa, ob;
     batch_offsets(j->batch_ndim, j->batch_shape, j->a, j->b, i, &oa, &ob);
-    blas_gemm(j->dt, j->a->trans, j->b->trans, j->m, j->n, j->k,
+    tg_k_gemm(j->dt, j->a->trans, j->b->trans, j->m, j->n, j->k,
               (const char *)j->a->data + oa * es, j->a->ld,
               (const char *)j->b->data + ob * es, j->b->ld, 0.0,
               j->c + (size_t)(i * j->m * j->n) * es, j->n);
@@ -152,23 +152,13 @@ static void batch_gemms(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
   int64_t batch = 1;
   for (int d = 0; d < batch_ndim; d++)
     batch *= batch_shape[d];
-  batch_job j = {dt, batch_ndim, batch_shape, m, n, k, batch, a, b, c, sum};
+  batch_job j = {dt, batch_ndim, batch_shape, m, n, k, batch, a, b, c};
   bool big =
       (double)batch * (double)m * (double)n * (double)k >= PARALLEL_MIN_MACS;
   int t = big ? tg_k_threads() : 1;
-  if (!sum && t > 1 && batch >= t) {
-    tg_k_parallel_for(batch, 1, batch_entries, &j);
-  } else if (!sum) { /* few entries: each product split instead */
-    size_t es = dt == TG_F32 ? 4 : 8;
-    for (int64_t i = 0; i < batch; i++) {
-      int64_t oa, ob;
-      batch_offsets(batch_ndim, batch_shape, a, b, i, &oa, &ob);
-      tg_k_gemm(dt, a->trans, b->trans, m, n, k,
-                (const char *)a->data + oa * es, a->ld,
-                (const char *)b->data + ob * es, b->ld, 0.0,
-                (char *)c + (size_t)(i * m * n) * es, n);
-    }
-  } else if (t > 1 && n >= 2 * SLICE_MIN)
+  if (!sum) /* entries shared out when there are enough of them */
+    tg_k_parallel_for(batch, batch >= t ? 1 : batch, batch_entries, &j);
+  else if (t > 1 && n >= 2 * SLICE_MIN)
     tg_k_parallel_for(n, SLICE_MIN, batch_sum_cols, &j);
   else
     batch_sum_cols(&j, 0, n);

@@ -129,23 +129,6 @@ static bool one_run(int ndim, const int64_t *shape, int nops,
   return true;
 }
 
-void tg_k_iter_apply(int ndim, const int64_t *shape, int nops,
-                     const int64_t *const *strides, const size_t *elem_size,
-                     char *const *base, tg_k_inner_fn inner, void *ctx) {
-  int64_t n, run_strides[TG_K_MAX_OPS];
-  if (one_run(ndim, shape, nops, strides, elem_size, &n, run_strides)) {
-    if (n == 0) return;
-    char *ptr[TG_K_MAX_OPS];
-    for (int k = 0; k < nops; k++)
-      ptr[k] = base[k];
-    inner(n, ptr, run_strides, ctx);
-    return;
-  }
-  tg_k_iter it;
-  tg_k_iter_init(&it, ndim, shape, nops, strides, elem_size);
-  tg_k_iter_run(&it, base, inner, ctx);
-}
-
 /* Elements per chunk below which an elementwise map stays on one thread:
  * 32k floats take a few microseconds, about what sharing out costs. */
 #define MAP_GRAIN (1 << 15)
@@ -166,25 +149,41 @@ static void map_range(void *ctx, int64_t lo, int64_t hi) {
   j->inner(hi - lo, ptr, j->strides, j->ctx);
 }
 
-void tg_k_iter_map(int ndim, const int64_t *shape, int nops,
-                   const int64_t *const *strides, const size_t *elem_size,
-                   char *const *base, tg_k_inner_fn inner, void *ctx) {
+/* One run when the operands allow it (shared out over the threads when
+ * `split` and it is long), else the n-d walk. */
+static void apply(int ndim, const int64_t *shape, int nops,
+                  const int64_t *const *strides, const size_t *elem_size,
+                  char *const *base, tg_k_inner_fn inner, void *ctx,
+                  bool split) {
   int64_t n;
   map_job j; /* not zeroed: a small op is called millions of times */
-  j.nops = nops;
-  j.inner = inner;
-  j.ctx = ctx;
   if (one_run(ndim, shape, nops, strides, elem_size, &n, j.strides)) {
     if (n == 0) return;
     for (int k = 0; k < nops; k++)
       j.base[k] = base[k];
-    if (n >= 2 * MAP_GRAIN && j.strides[0] != 0)
+    if (split && n >= 2 * MAP_GRAIN && j.strides[0] != 0) {
+      j.nops = nops;
+      j.inner = inner;
+      j.ctx = ctx;
       tg_k_parallel_for(n, MAP_GRAIN, map_range, &j);
-    else
+    } else {
       inner(n, j.base, j.strides, ctx);
+    }
     return;
   }
   tg_k_iter it;
   tg_k_iter_init(&it, ndim, shape, nops, strides, elem_size);
   tg_k_iter_run(&it, base, inner, ctx);
+}
+
+void tg_k_iter_apply(int ndim, const int64_t *shape, int nops,
+                     const int64_t *const *strides, const size_t *elem_size,
+                     char *const *base, tg_k_inner_fn inner, void *ctx) {
+  apply(ndim, shape, nops, strides, elem_size, base, inner, ctx, false);
+}
+
+void tg_k_iter_map(int ndim, const int64_t *shape, int nops,
+                   const int64_t *const *strides, const size_t *elem_size,
+                   char *const *base, tg_k_inner_fn inner, void *ctx) {
+  apply(ndim, shape, nops, strides, elem_size, base, inner, ctx, true);
 }
