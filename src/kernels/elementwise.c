@@ -176,8 +176,9 @@ static void unary_serial(tg_k_unary_op op, tg_dtype dt, int64_t n, void *out,
   }
 }
 
-/* Elements per chunk below which a contiguous kernel stays on one thread. */
-#define CONTIGUOUS_GRAIN (1 << 15)
+/* Elements per chunk below which a contiguous kernel stays on one thread
+ * (as MAP_GRAIN in iter.c). */
+#define CONTIGUOUS_GRAIN (1 << 12)
 
 typedef struct contiguous_job {
   int op;

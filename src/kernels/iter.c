@@ -130,8 +130,10 @@ static bool one_run(int ndim, const int64_t *shape, int nops,
 }
 
 /* Elements per chunk below which an elementwise map stays on one thread:
- * 32k floats take a few microseconds, about what sharing out costs. */
-#define MAP_GRAIN (1 << 15)
+ * 4k floats take a microsecond or two, about what handing a chunk to a
+ * worker that is still spinning costs (an LSTM step's [32x512] gates are
+ * 16k). */
+#define MAP_GRAIN (1 << 12)
 
 typedef struct map_job {
   int nops;
