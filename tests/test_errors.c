@@ -92,6 +92,36 @@ START_TEST(test_matmul_batch_dimensions_must_broadcast) {
 }
 END_TEST
 
+/* tg_addmm names itself, counts its inputs as the caller passes them (the
+ * addend first), and checks the addend against the product's shape. */
+START_TEST(test_addmm_errors) {
+  int64_t s5[1] = {5}, s4[1] = {4}, s235[3] = {2, 3, 5};
+  tg_tensor *a = t2(TG_F64, 3, 4), *b = t2(TG_F64, 4, 5);
+  ck_assert_ptr_null(tg_addmm(tp, NULL, a, b));
+  ASSERT_ERROR(TG_ERR_NULL, "tg_addmm: input #1 is NULL");
+  tg_clear_error(tp);
+  ck_assert_ptr_null(tg_addmm(tp, tg_zeros(tp, TG_F64, 1, s5), a, NULL));
+  ASSERT_ERROR(TG_ERR_NULL, "tg_addmm: input #3 is NULL");
+  tg_clear_error(tp);
+  ck_assert_ptr_null(tg_addmm(tp, tg_zeros(tp, TG_F64, 1, s4), a, b));
+  ASSERT_ERROR(TG_ERR_SHAPE, "tg_addmm: the addend [4] does not broadcast to "
+                             "the product's shape [3x5]");
+  tg_clear_error(tp);
+  /* an addend with more axes than the product would widen it */
+  ck_assert_ptr_null(tg_addmm(tp, tg_zeros(tp, TG_F64, 3, s235), a, b));
+  ASSERT_ERROR(TG_ERR_SHAPE, "tg_addmm: the addend [2x3x5] does not broadcast "
+                             "to the product's shape [3x5]");
+  tg_clear_error(tp);
+  ck_assert_ptr_null(tg_addmm(tp, tg_zeros(tp, TG_F32, 1, s5), a, b));
+  ASSERT_ERROR(TG_ERR_DTYPE, "tg_addmm: the addend is f32 [5] but the product "
+                             "is f64");
+  tg_clear_error(tp);
+  ck_assert_ptr_null(tg_addmm(tp, tg_zeros(tp, TG_F64, 1, s5), a, a));
+  ASSERT_ERROR(TG_ERR_SHAPE, "tg_addmm: inner dimensions differ: [3x4] @ "
+                             "[3x4]");
+}
+END_TEST
+
 START_TEST(test_axis_out_of_range) {
   int axis = 2;
   ck_assert_ptr_null(tg_sum(tp, t2(TG_F64, 2, 3), 1, &axis, false));
@@ -314,6 +344,7 @@ int main(void) {
   tcase_add_test(tc, test_matmul_inner_dimensions);
   tcase_add_test(tc, test_matmul_needs_two_dimensions);
   tcase_add_test(tc, test_matmul_batch_dimensions_must_broadcast);
+  tcase_add_test(tc, test_addmm_errors);
   tcase_add_test(tc, test_axis_out_of_range);
   tcase_add_test(tc, test_negative_axis_out_of_range);
   tcase_add_test(tc, test_axis_listed_twice);

@@ -867,6 +867,97 @@ START_TEST(test_grad_matmul_shared_operands) {
 }
 END_TEST
 
+/* --- addmm ---------------------------------------------------------------- */
+
+/* sum(sin(c + a @ b)) with b given as stored or, when *ctx, as the
+ * transpose of a [n, k] leaf (a dense layer's W^T): nonlinear, so the
+ * second-order check sees every input. */
+static tg_tensor *addmm_fn(tg_tape *tp, tg_tensor **in, void *ctx) {
+  bool bt = *(const bool *)ctx;
+  tg_tensor *b = bt ? tg_transpose(tp, in[2], -2, -1) : in[2];
+  return tg_sum_all(tp, tg_sin(tp, tg_addmm(tp, in[0], in[1], b)));
+}
+
+START_TEST(test_grad_addmm) {
+  static const struct {
+    int nc, na, nb;
+    int64_t c[3], a[3], b[3];
+    bool bt;
+  } cfgs[] = {
+      {1, 2, 2, {5}, {3, 4}, {4, 5}, false},             /* a bias */
+      {2, 2, 2, {3, 5}, {3, 4}, {4, 5}, false},          /* a matrix */
+      {2, 2, 2, {3, 1}, {3, 4}, {4, 5}, false},          /* a column */
+      {0, 2, 2, {0}, {3, 4}, {4, 5}, false},             /* a 0-d scalar */
+      {1, 2, 2, {5}, {3, 4}, {5, 4}, true},              /* x @ W^T + b */
+      {1, 3, 2, {5}, {2, 3, 4}, {5, 4}, true},           /* batched x */
+      {3, 3, 3, {2, 1, 5}, {2, 3, 4}, {2, 4, 5}, false}, /* batch both */
+      {2, 3, 2, {3, 5}, {2, 3, 4}, {4, 5}, false},       /* c over the batch */
+  };
+  tg_rng rng;
+  tg_rng_seed(&rng, 95);
+  for (int k = 0; k < TGT_LEN(cfgs); k++) {
+    tgt_input in[3];
+    ck_assert(tgt_input_init(&in[0], cfgs[k].nc, cfgs[k].c));
+    ck_assert(tgt_input_init(&in[1], cfgs[k].na, cfgs[k].a));
+    ck_assert(tgt_input_init(&in[2], cfgs[k].nb, cfgs[k].b));
+    for (int i = 0; i < 3; i++)
+      tgt_fill_uniform(&rng, in[i].data, in[i].numel, -1, 1);
+    bool bt = cfgs[k].bt;
+    double e1 = tgt_check_grad(addmm_fn, &bt, 3, in);
+    ck_assert_msg(e1 < TGT_TOL1, "case %d: first-order error %g", k, e1);
+    double e2 = tgt_check_grad2(addmm_fn, &bt, 3, in, 96 + (uint64_t)k);
+    ck_assert_msg(e2 < TGT_TOL2, "case %d: second-order error %g", k, e2);
+    tgt_inputs_free(3, in);
+  }
+}
+END_TEST
+
+/* tg_backward of a dense layer's x @ W^T + b through tg_addmm gives W and b
+ * the gradients of the unfused matmul and add (W's goes straight into its
+ * buffer inside the gemm), and the same outputs. */
+START_TEST(test_addmm_matches_matmul_then_add) {
+  int64_t sx[3] = {2, 3, 4}, sw[2] = {5, 4}, sb[1] = {5};
+  tg_tape *tp = tg_tape_new();
+  tg_rng rng;
+  tg_rng_seed(&rng, 97);
+  tg_tensor *x = tg_tensor_new(tp, TG_F64, 3, sx);
+  tg_tensor *w[2], *b[2];
+  double *out[2], *gw[2], *gb[2];
+  for (int v = 0; v < 2; v++) {
+    w[v] = tg_set_requires_grad(tg_tensor_new(tp, TG_F64, 2, sw), true);
+    b[v] = tg_set_requires_grad(tg_tensor_new(tp, TG_F64, 1, sb), true);
+  }
+  tgt_fill_uniform(&rng, x->data, 24, -1, 1);
+  tgt_fill_uniform(&rng, w[0]->data, 20, -1, 1);
+  tgt_fill_uniform(&rng, b[0]->data, 5, -1, 1);
+  memcpy(w[1]->data, w[0]->data, 20 * sizeof(double));
+  memcpy(b[1]->data, b[0]->data, 5 * sizeof(double));
+  for (int v = 0; v < 2; v++) {
+    tg_tensor *wt = tg_transpose(tp, w[v], 0, 1);
+    tg_tensor *y = v == 0 ? tg_addmm(tp, b[v], x, wt)
+                          : tg_add(tp, tg_matmul(tp, x, wt), b[v]);
+    ck_assert(!tgt_failed(tp, y, "forward"));
+    ck_assert_int_eq(tg_backward(tp, tg_sum_all(tp, tg_sin(tp, y))), TG_OK);
+    out[v] = tgt_read(y);
+    gw[v] = tgt_read(w[v]->grad);
+    gb[v] = tgt_read(b[v]->grad);
+    ck_assert(out[v] && gw[v] && gb[v]);
+  }
+  ck_assert(tgt_close_all("outputs", out[0], out[1], 30, 1e-14));
+  ck_assert(tgt_close_all("dW", gw[0], gw[1], 20, 1e-13));
+  ck_assert(tgt_close_all("db", gb[0], gb[1], 5, 1e-13));
+  for (int v = 0; v < 2; v++) {
+    free(out[v]);
+    free(gw[v]);
+    free(gb[v]);
+    tg_tensor_free(w[v]);
+    tg_tensor_free(b[v]);
+  }
+  tg_tensor_free(x);
+  tg_tape_free(tp);
+}
+END_TEST
+
 /* --- main ----------------------------------------------------------------- */
 
 static Suite *tgt_suite(void) {
@@ -904,6 +995,8 @@ static Suite *tgt_suite(void) {
   tcase_add_test(tc, test_grad_sum_to);
   tcase_add_test(tc, test_grad_matmul);
   tcase_add_test(tc, test_grad_matmul_shared_operands);
+  tcase_add_test(tc, test_grad_addmm);
+  tcase_add_test(tc, test_addmm_matches_matmul_then_add);
   tcase_add_test(tc, test_grad_reshape);
   tcase_add_test(tc, test_grad_permute);
   tcase_add_test(tc, test_grad_transpose);

@@ -69,6 +69,12 @@ tg_tensor *tg_sum_to(tg_tape *tp, tg_tensor *x, int ndim, const int64_t *shape);
 /* a [..., m, k] @ b [..., k, n] -> [..., m, n]; both at least 2-D, batch
  * dimensions broadcast. Transposed views go to BLAS as flags, not copies. */
 tg_tensor *tg_matmul(tg_tape *tp, tg_tensor *a, tg_tensor *b);
+/* c + a @ b as one op: c, broadcast to the product's shape (a bias [n],
+ * a matrix [m, n], ...), is copied into the output and the product added
+ * on top inside the gemm, saving the separate add's pass over memory.
+ * Gradients: those of the product for a and b, G summed to c's shape for c.
+ * Dense and recurrent layers use it for their biases. */
+tg_tensor *tg_addmm(tg_tape *tp, tg_tensor *c, tg_tensor *a, tg_tensor *b);
 
 /* --- movement ------------------------------------------------------------ */
 

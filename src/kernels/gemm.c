@@ -86,12 +86,6 @@ void tg_k_gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
   blas_gemm(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
-static void gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                 const void *a, int64_t lda, const void *b, int64_t ldb,
-                 void *c, int64_t ldc) {
-  tg_k_gemm(dt, ta, tb, m, n, k, a, lda, b, ldb, 0.0, c, ldc);
-}
-
 /* The elements from a's and b's starts to batch entry i. */
 static void batch_offsets(int batch_ndim, const int64_t *batch_shape,
                           const tg_k_matrix *a, const tg_k_matrix *b, int64_t i,
@@ -112,6 +106,7 @@ typedef struct batch_job {
   int64_t m, n, k, batch;
   const tg_k_matrix *a, *b;
   char *c;
+  double beta; /* entries: 1 adds onto c's blocks */
 } batch_job;
 
 /* Batch entries [lo, hi), each a gemm into its own block of c (split over
@@ -125,7 +120,7 @@ static void batch_entries(void *ctx, int64_t lo, int64_t hi) {
     batch_offsets(j->batch_ndim, j->batch_shape, j->a, j->b, i, &oa, &ob);
     tg_k_gemm(j->dt, j->a->trans, j->b->trans, j->m, j->n, j->k,
               (const char *)j->a->data + oa * es, j->a->ld,
-              (const char *)j->b->data + ob * es, j->b->ld, 0.0,
+              (const char *)j->b->data + ob * es, j->b->ld, j->beta,
               j->c + (size_t)(i * j->m * j->n) * es, j->n);
   }
 }
@@ -146,16 +141,16 @@ static void batch_sum_cols(void *ctx, int64_t lo, int64_t hi) {
   }
 }
 
-/* One gemm per batch entry: into its own [m, n] block of c, or (sum) all
- * adding into the one block c. With threads, the entries are shared out,
- * or for a sum the columns of c. */
+/* One gemm per batch entry: into its own [m, n] block of c (beta as
+ * tg_k_matmul's), or (sum) all adding into the one block c. With threads,
+ * the entries are shared out, or for a sum the columns of c. */
 static void batch_gemms(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
                         int64_t m, int64_t n, int64_t k, const tg_k_matrix *a,
-                        const tg_k_matrix *b, void *c, bool sum) {
+                        const tg_k_matrix *b, double beta, void *c, bool sum) {
   int64_t batch = 1;
   for (int d = 0; d < batch_ndim; d++)
     batch *= batch_shape[d];
-  batch_job j = {dt, batch_ndim, batch_shape, m, n, k, batch, a, b, c};
+  batch_job j = {dt, batch_ndim, batch_shape, m, n, k, batch, a, b, c, beta};
   bool big =
       (double)batch * (double)m * (double)n * (double)k >= PARALLEL_MIN_MACS;
   int t = big ? tg_k_threads() : 1;
@@ -169,12 +164,13 @@ static void batch_gemms(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
 
 void tg_k_matmul(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
                  int64_t m, int64_t n, int64_t k, const tg_k_matrix *a,
-                 const tg_k_matrix *b, void *c) {
+                 const tg_k_matrix *b, double beta, void *c) {
   int64_t batch = 1;
   for (int d = 0; d < batch_ndim; d++)
     batch *= batch_shape[d];
   if (batch == 0 || m == 0 || n == 0) return;
-  if (k == 0) {
+  if (k == 0) { /* empty products */
+    if (beta != 0) return;
     int64_t flat[1] = {batch * m * n};
     tg_k_fill(dt, 1, flat, c, NULL, 0.0);
     return;
@@ -189,11 +185,11 @@ void tg_k_matmul(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
     expect *= batch_shape[d];
   }
   if (batch > 1 && b_shared && a_packed) {
-    gemm(dt, false, b->trans, batch * m, n, k, a->data, k, b->data, b->ld, c,
-         n);
+    tg_k_gemm(dt, false, b->trans, batch * m, n, k, a->data, k, b->data, b->ld,
+              beta, c, n);
     return;
   }
-  batch_gemms(dt, batch_ndim, batch_shape, m, n, k, a, b, c, false);
+  batch_gemms(dt, batch_ndim, batch_shape, m, n, k, a, b, beta, c, false);
 }
 
 void tg_k_matmul_sum(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
@@ -206,5 +202,5 @@ void tg_k_matmul_sum(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
   if (batch == 0 || m == 0 || n == 0 || k == 0) return;
   /* One gemm per batch entry, each adding into c (beta = 1): no [batch, m,
    * n] intermediate and no separate sum. */
-  batch_gemms(dt, batch_ndim, batch_shape, m, n, k, a, b, c, true);
+  batch_gemms(dt, batch_ndim, batch_shape, m, n, k, a, b, 1.0, c, true);
 }

@@ -231,10 +231,12 @@ void tg_k_gemm(tg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                const void *a, int64_t lda, const void *b, int64_t ldb,
                double beta, void *c, int64_t ldc);
 
-/* c[b] = a[b] @ b[b] for every batch index; c contiguous [batch..., m, n]. */
+/* c[b] = a[b] @ b[b] + beta c[b] for every batch index (beta 0 or 1: 1
+ * adds the products on top of what c holds); c contiguous [batch..., m,
+ * n]. */
 void tg_k_matmul(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
                  int64_t m, int64_t n, int64_t k, const tg_k_matrix *a,
-                 const tg_k_matrix *b, void *c);
+                 const tg_k_matrix *b, double beta, void *c);
 /* c = sum over the batch of a[b] @ b[b]; c contiguous [m, n]. */
 void tg_k_matmul_sum(tg_dtype dt, int batch_ndim, const int64_t *batch_shape,
                      int64_t m, int64_t n, int64_t k, const tg_k_matrix *a,

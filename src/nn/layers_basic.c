@@ -24,8 +24,7 @@ static tg_tensor *dense_forward(tg_tape *tp, tg_layer *l, tg_tensor *x) {
     return tg_reshape(tp, dense_forward(tp, l, tg_reshape(tp, x, 2, row)), 1,
                       out);
   }
-  tg_tensor *y = tg_matmul(tp, x, tg_transpose(tp, l->params[0], 0, 1));
-  return tg_add(tp, y, l->params[1]);
+  return tg_addmm(tp, l->params[1], x, tg_transpose(tp, l->params[0], 0, 1));
 }
 static const tg_layer_class DENSE = {"dense", dense_forward};
 

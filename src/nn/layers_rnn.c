@@ -1,7 +1,8 @@
 /* Recurrent layers on the dynamic tape: one loop iteration per time step.
  * The input's contribution to every gate at every step is one matmul before
- * the loop; inside it, one matmul per step gives all gates of the hidden
- * state at once, and the gates are slices of it. */
+ * the loop; inside it, one matmul per step adds the hidden state's
+ * contribution to all gates at once (tg_addmm: on top of the input's, with
+ * no separate add), and the gates are slices of it. */
 #include <string.h>
 
 #include "layer_internal.h"
@@ -34,12 +35,11 @@ static tg_tensor *gate(tg_tape *tp, tg_tensor *z, int k, int64_t h) {
 static tg_tensor *cell_step(tg_tape *tp, const tg_layer *l, tg_tensor *xw,
                             tg_tensor *w_hh_t, tg_tensor *h, tg_tensor **c) {
   int64_t hid = l->sizes[1];
-  tg_tensor *hw = tg_matmul(tp, h, w_hh_t);
   switch (kind_of(l)) {
   case CELL_RNN: /* h = tanh(x W_ih^T + b_ih + b_hh + h W_hh^T) */
-    return tg_tanh(tp, tg_add(tp, xw, hw));
+    return tg_tanh(tp, tg_addmm(tp, xw, h, w_hh_t));
   case CELL_LSTM: { /* gates i, f, g, o */
-    tg_tensor *z = tg_add(tp, xw, hw);
+    tg_tensor *z = tg_addmm(tp, xw, h, w_hh_t);
     tg_tensor *i = tg_sigmoid(tp, gate(tp, z, 0, hid));
     tg_tensor *f = tg_sigmoid(tp, gate(tp, z, 1, hid));
     tg_tensor *g = tg_tanh(tp, gate(tp, z, 2, hid));
@@ -48,7 +48,7 @@ static tg_tensor *cell_step(tg_tape *tp, const tg_layer *l, tg_tensor *xw,
     return tg_mul(tp, o, tg_tanh(tp, *c));
   }
   case CELL_GRU: { /* r, z from both; n = tanh(x_n + r * h_n) */
-    hw = tg_add(tp, hw, l->params[3]);
+    tg_tensor *hw = tg_addmm(tp, l->params[3], h, w_hh_t);
     tg_tensor *r =
         tg_sigmoid(tp, tg_add(tp, gate(tp, xw, 0, hid), gate(tp, hw, 0, hid)));
     tg_tensor *u =
@@ -104,8 +104,7 @@ tg_tensor *tg_recurrent_forward(tg_tape *tp, tg_layer *l, tg_tensor *x,
   tg_tensor *bias = l->params[2];
   if (kind_of(l) != CELL_GRU) bias = tg_add(tp, bias, l->params[3]);
   tg_tensor *xt = tg_contiguous(tp, tg_permute(tp, x, perm));
-  tg_tensor *xw =
-      tg_add(tp, tg_matmul(tp, xt, tg_transpose(tp, l->params[0], 0, 1)), bias);
+  tg_tensor *xw = tg_addmm(tp, bias, xt, tg_transpose(tp, l->params[0], 0, 1));
   tg_tensor *w_hh_t = tg_transpose(tp, l->params[1], 0, 1);
   int64_t step_shape[2] = {b, gates * hid}, out_shape[3] = {b, 1, hid};
   tg_tensor **outs = NULL;

@@ -30,8 +30,8 @@ static bool blas_layout(const tg_tensor *x, tg_k_matrix *mat) {
   return false;
 }
 
-static tg_tensor *matmul_impl(tg_tape *tp, tg_tensor *a, tg_tensor *b,
-                              bool sum_batch);
+static tg_tensor *matmul_impl(tg_tape *tp, const char *fname, tg_tensor *a,
+                              tg_tensor *b, tg_tensor *c, bool sum_batch);
 
 static int64_t batch_count(const tg_tensor *x) {
   int64_t n = 1;
@@ -47,7 +47,8 @@ static tg_tensor *operand_grad(tg_tape *tp, const tg_tensor *x,
                                const tg_tensor *out, tg_tensor *p,
                                tg_tensor *q) {
   if (batch_count(x) == 1 && batch_count(out) > 1)
-    return tg_reshape(tp, matmul_impl(tp, p, q, true), x->ndim, x->shape);
+    return tg_reshape(tp, matmul_impl(tp, "tg_matmul", p, q, NULL, true),
+                      x->ndim, x->shape);
   return tg_matmul(tp, p, q);
 }
 
@@ -76,8 +77,11 @@ static void matmul_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
   }
   if (tg__needs_grad(n, 1)) {
     if (column_major_2d(b))
-      gin[1] = tg_transpose(
-          tp, matmul_impl(tp, tg_transpose(tp, g, -1, -2), a, batched), 0, 1);
+      gin[1] =
+          tg_transpose(tp,
+                       matmul_impl(tp, "tg_matmul", tg_transpose(tp, g, -1, -2),
+                                   a, NULL, batched),
+                       0, 1);
     else
       gin[1] = operand_grad(tp, b, n->out, tg_transpose(tp, a, -1, -2), g);
   }
@@ -142,7 +146,7 @@ static void matmul_sum_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
 static tg_tensor *matmul_sum_replay(tg_tape *tp, const tg_node *n,
                                     tg_tensor *const *in) {
   (void)n;
-  return matmul_impl(tp, in[0], in[1], true);
+  return matmul_impl(tp, "tg_matmul", in[0], in[1], NULL, true);
 }
 static const tg_op_def OP_MATMUL_SUM = {
     .name = "matmul_sum",
@@ -151,50 +155,109 @@ static const tg_op_def OP_MATMUL_SUM = {
     .rule = "d(sum A@B)/dA = G @ B^T, d/dB = A^T @ G",
     .saves = TG_SAVES_INPUT(0) | TG_SAVES_INPUT(1)};
 
+/* c + a@b: the matmul's rules for a and b; c's gradient is G itself,
+ * which the engine sums over the axes c was broadcast along. Inputs are
+ * recorded as (a, b, c) so that the matmul's rule and its direct adds
+ * serve inputs 0 and 1 unchanged. */
+static void addmm_backward(tg_tape *tp, tg_node *n, tg_tensor *g,
+                           tg_tensor **gin) {
+  matmul_backward(tp, n, g, gin);
+  if (tg__needs_grad(n, 2)) gin[2] = g;
+}
+static bool addmm_add_grad_into(const tg_node *n, int i, const tg_tensor *g,
+                                tg_tensor *dst) {
+  return i < 2 && matmul_add_grad_into(n, i, g, dst);
+}
+static tg_tensor *addmm_replay(tg_tape *tp, const tg_node *n,
+                               tg_tensor *const *in) {
+  (void)n;
+  return tg_addmm(tp, in[2], in[0], in[1]);
+}
+static const tg_op_def OP_ADDMM = {
+    .name = "addmm",
+    .add_grad_into = addmm_add_grad_into,
+    .backward = addmm_backward,
+    .replay = addmm_replay,
+    .rule = "d(C + A@B)/dA = G @ B^T, d/dB = A^T @ G, d/dC = G (summed over "
+            "C's broadcast axes)",
+    .saves = TG_SAVES_INPUT(0) | TG_SAVES_INPUT(1)};
+
 tg_tensor *tg_matmul(tg_tape *tp, tg_tensor *a, tg_tensor *b) {
-  return matmul_impl(tp, a, b, false);
+  return matmul_impl(tp, "tg_matmul", a, b, NULL, false);
 }
 
-static tg_tensor *matmul_impl(tg_tape *tp, tg_tensor *a, tg_tensor *b,
-                              bool sum_batch) {
-  tg_tensor *in[2] = {a, b};
-  if (!tg__inputs_ok(tp, "tg_matmul", 2, in)) return NULL;
+tg_tensor *tg_addmm(tg_tape *tp, tg_tensor *c, tg_tensor *a, tg_tensor *b) {
+  tg_tensor *args[3] = {c, a, b}; /* numbered as the caller passes them */
+  if (!tg__inputs_ok(tp, "tg_addmm", 3, args)) return NULL;
+  return matmul_impl(tp, "tg_addmm", a, b, c, false);
+}
+
+/* a @ b (summed over the batch when sum_batch), plus c broadcast to the
+ * product's shape when c is given: c is copied into the output first and
+ * the gemm adds onto it (beta = 1), in place of OpenBLAS's zeroing of the
+ * output (beta = 0) and of a separate add over it afterwards. */
+static tg_tensor *matmul_impl(tg_tape *tp, const char *fname, tg_tensor *a,
+                              tg_tensor *b, tg_tensor *c, bool sum_batch) {
+  tg_tensor *in[3] = {a, b, c};
+  if (!tg__inputs_ok(tp, fname, 2, in)) return NULL;
   char ba[96], bb[96];
   if (a->ndim < 2 || b->ndim < 2)
     return tg__fail(
-        tp, TG_ERR_SHAPE, "tg_matmul: inputs must be at least 2-D: %s @ %s",
+        tp, TG_ERR_SHAPE, "%s: inputs must be at least 2-D: %s @ %s", fname,
         tg_shape_str(a, ba, sizeof ba), tg_shape_str(b, bb, sizeof bb));
   if (a->dtype != b->dtype)
-    return tg__fail(tp, TG_ERR_DTYPE, "tg_matmul: dtypes differ: %s %s @ %s %s",
+    return tg__fail(tp, TG_ERR_DTYPE, "%s: dtypes differ: %s %s @ %s %s", fname,
                     tg_dtype_name(a->dtype), tg_shape_str(a, ba, sizeof ba),
                     tg_dtype_name(b->dtype), tg_shape_str(b, bb, sizeof bb));
   int64_t m = a->shape[a->ndim - 2], k = a->shape[a->ndim - 1];
   int64_t n = b->shape[b->ndim - 1];
   if (b->shape[b->ndim - 2] != k)
-    return tg__fail(
-        tp, TG_ERR_SHAPE, "tg_matmul: inner dimensions differ: %s @ %s",
-        tg_shape_str(a, ba, sizeof ba), tg_shape_str(b, bb, sizeof bb));
+    return tg__fail(tp, TG_ERR_SHAPE, "%s: inner dimensions differ: %s @ %s",
+                    fname, tg_shape_str(a, ba, sizeof ba),
+                    tg_shape_str(b, bb, sizeof bb));
   if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
     return tg__fail(tp, TG_ERR_SHAPE,
-                    "tg_matmul: matrix sides above 2^31-1 are not supported: "
+                    "%s: matrix sides above 2^31-1 are not supported: "
                     "%s @ %s",
-                    tg_shape_str(a, ba, sizeof ba),
+                    fname, tg_shape_str(a, ba, sizeof ba),
                     tg_shape_str(b, bb, sizeof bb));
   int nbd;
   int64_t shape[TG_MAX_DIMS];
   if (!tg__broadcast_shape(a->ndim - 2, a->shape, b->ndim - 2, b->shape, &nbd,
                            shape))
-    return tg__fail(tp, TG_ERR_SHAPE,
-                    "tg_matmul: batch dimensions do not broadcast: %s @ %s",
-                    tg_shape_str(a, ba, sizeof ba),
-                    tg_shape_str(b, bb, sizeof bb));
+    return tg__fail(
+        tp, TG_ERR_SHAPE, "%s: batch dimensions do not broadcast: %s @ %s",
+        fname, tg_shape_str(a, ba, sizeof ba), tg_shape_str(b, bb, sizeof bb));
   if (nbd + 2 > TG_MAX_DIMS)
-    return tg__fail(tp, TG_ERR_SHAPE, "tg_matmul: too many dimensions");
+    return tg__fail(tp, TG_ERR_SHAPE, "%s: too many dimensions", fname);
   shape[nbd] = m;
   shape[nbd + 1] = n;
-  tg_tensor *out =
-      sum_batch ? tg__new_tensor(tp, "tg_matmul", a->dtype, 2, shape + nbd)
-                : tg__new_tensor(tp, "tg_matmul", a->dtype, nbd + 2, shape);
+  int out_nd = sum_batch ? 2 : nbd + 2;
+  const int64_t *out_shape = sum_batch ? shape + nbd : shape;
+  int64_t c_strides[TG_MAX_DIMS];
+  if (c) {
+    char bc[96], bo[96];
+    int nd;
+    int64_t joint[TG_MAX_DIMS];
+    bool fits =
+        tg__broadcast_shape(c->ndim, c->shape, out_nd, out_shape, &nd, joint) &&
+        nd == out_nd;
+    for (int d = 0; fits && d < nd; d++)
+      fits = joint[d] == out_shape[d];
+    if (c->dtype != a->dtype)
+      return tg__fail(tp, TG_ERR_DTYPE,
+                      "%s: the addend is %s %s but the product is %s", fname,
+                      tg_dtype_name(c->dtype), tg_shape_str(c, bc, sizeof bc),
+                      tg_dtype_name(a->dtype));
+    if (!fits)
+      return tg__fail(tp, TG_ERR_SHAPE,
+                      "%s: the addend %s does not broadcast to the product's "
+                      "shape %s",
+                      fname, tg_shape_str(c, bc, sizeof bc),
+                      tg__shape_fmt(out_nd, out_shape, bo, sizeof bo));
+    tg__broadcast_strides(c, out_nd, out_shape, c_strides);
+  }
+  tg_tensor *out = tg__new_tensor(tp, fname, a->dtype, out_nd, out_shape);
   if (!out) return NULL;
 
   tg_tensor *ops[2] = {a, b};
@@ -202,7 +265,7 @@ static tg_tensor *matmul_impl(tg_tape *tp, tg_tensor *a, tg_tensor *b,
   for (int i = 0; i < 2; i++) {
     tg_tensor *x = ops[i];
     if (!blas_layout(x, &mats[i])) {
-      x = tg__contiguous_data(tp, "tg_matmul", x);
+      x = tg__contiguous_data(tp, fname, x);
       if (!x) return NULL;
       blas_layout(x, &mats[i]);
     }
@@ -218,10 +281,15 @@ static tg_tensor *matmul_impl(tg_tape *tp, tg_tensor *a, tg_tensor *b,
   if (sum_batch)
     tg_k_matmul_sum(a->dtype, nbd, shape, m, n, k, &mats[0], &mats[1],
                     out->data);
-  else
-    tg_k_matmul(a->dtype, nbd, shape, m, n, k, &mats[0], &mats[1], out->data);
-  if (!tg__record(tp, sum_batch ? &OP_MATMUL_SUM : &OP_MATMUL, 2, in, out,
-                  NULL))
-    return NULL;
+  else if (!c)
+    tg_k_matmul(a->dtype, nbd, shape, m, n, k, &mats[0], &mats[1], 0.0,
+                out->data);
+  else {
+    tg_k_copy(a->dtype, out_nd, out_shape, out->data, NULL, c->data, c_strides);
+    tg_k_matmul(a->dtype, nbd, shape, m, n, k, &mats[0], &mats[1], 1.0,
+                out->data);
+  }
+  const tg_op_def *op = c ? &OP_ADDMM : sum_batch ? &OP_MATMUL_SUM : &OP_MATMUL;
+  if (!tg__record(tp, op, c ? 3 : 2, in, out, NULL)) return NULL;
   return out;
 }

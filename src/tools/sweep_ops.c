@@ -208,6 +208,24 @@ static tg_tensor *apply_matmul(tg_tape *tp, tg_tensor *const *in,
   return tg_matmul(tp, in[0], in[1]);
 }
 
+/* a and b as for matmul, and an addend c: the trailing [m, n] of the
+ * product or a part of it (0-d, [n], [1], [m or 1, n or 1]). */
+static void addmm_case(tg_rng *rng, sweep_case *c) {
+  matmul_case(rng, c);
+  c->n_inputs = 3;
+  int64_t m = c->shape[0][c->ndim[0] - 2], n = c->shape[1][c->ndim[1] - 1];
+  int rank = (int)sweep_int(rng, 0, 2);
+  c->ndim[2] = rank;
+  if (rank >= 1) c->shape[2][rank - 1] = tg_rng_uniform(rng) < 0.3 ? 1 : n;
+  if (rank == 2) c->shape[2][0] = tg_rng_uniform(rng) < 0.3 ? 1 : m;
+  sweep_describe(c);
+}
+static tg_tensor *apply_addmm(tg_tape *tp, tg_tensor *const *in,
+                              const sweep_case *c) {
+  (void)c;
+  return tg_addmm(tp, in[2], in[0], in[1]);
+}
+
 /* --- movement ------------------------------------------------------------- */
 
 static tg_tensor *apply_reshape(tg_tape *tp, tg_tensor *const *in,
@@ -294,6 +312,7 @@ const sweep_entry sweep_ops[] = {
     {"max", reduce_case, apply_max, SWEEP_ANY},
     {"sum_to", sum_to_case, apply_sum_to, SWEEP_ANY},
     {"matmul", matmul_case, apply_matmul, SWEEP_ANY},
+    {"addmm", addmm_case, apply_addmm, SWEEP_ANY},
     {"reshape", one_input, apply_reshape, SWEEP_ANY},
     {"permute", permute_case, apply_permute, SWEEP_ANY},
     {"expand", expand_case, apply_expand, SWEEP_ANY},
