@@ -390,6 +390,27 @@ START_TEST(test_check_nodes_on_a_recorded_tape) {
 }
 END_TEST
 
+/* A dense layer records an addmm; re-checking its node replays it (on f64
+ * copies of the f32 inputs) and finds its rule right for all three inputs:
+ * the input, the transposed weight and the bias. */
+START_TEST(test_check_nodes_replays_addmm) {
+  tg_tape *tp = tg_tape_new();
+  int64_t sx[2] = {3, 4}, sw[2] = {5, 4}, sb[1] = {5};
+  tg_tensor *x = tg_set_requires_grad(input(tp, TG_F32, 2, sx, 21), true);
+  tg_tensor *w = tg_set_requires_grad(input(tp, TG_F32, 2, sw, 22), true);
+  tg_tensor *b = tg_set_requires_grad(input(tp, TG_F32, 1, sb, 23), true);
+  tg_tensor *y = tg_sum_all(
+      tp, tg_tanh(tp, tg_addmm(tp, b, x, tg_transpose(tp, w, 0, 1))));
+  ck_assert_ptr_nonnull(y);
+  tg_node_check res;
+  ck_assert_int_eq(tg_check_nodes(tp, NULL, &res), TG_OK);
+  ck_assert_msg(!res.found, "node %d (%s) input %d: %g against %g",
+                res.position, res.op, res.input, res.analytic, res.numeric);
+  ck_assert_int_eq(res.nodes_checked, 4); /* permute, addmm, tanh, sum */
+  tg_tape_free(tp);
+}
+END_TEST
+
 /* --- custom ops on the tape ------------------------------------------------
  */
 
@@ -538,6 +559,7 @@ int main(void) {
   tcase_add_test(tc, test_gradgradcheck_catches_a_detached_backward);
   tcase_add_test(tc, test_pinpoint_names_the_buried_wrong_op);
   tcase_add_test(tc, test_check_nodes_on_a_recorded_tape);
+  tcase_add_test(tc, test_check_nodes_replays_addmm);
   tcase_add_test(tc, test_custom_op_is_recorded_and_differentiable_twice);
   tcase_add_test(tc, test_custom_op_bad_registration_and_null_input);
   tcase_add_test(tc, test_anomaly_log_of_negative_in_forward);

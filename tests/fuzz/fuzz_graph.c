@@ -3,11 +3,11 @@
  * A run makes 1 to 3 leaf tensors (f32 or f64, up to 4 axes of sides 0 to
  * 4, values from the bytes: finite, within [-4, 4]), then applies up to
  * MAX_STEPS random ops (unary, broadcasting binary, comparisons and where,
- * reductions over random axes, matmul, movement, slicing, concat, pad,
- * gather, scatter_add, index_select, one_hot, the softmax family, unfold and
- * fold), each on tensors made so far with arguments from the bytes (mostly
- * sensible, sometimes wrong, now and then extreme). It then sums everything
- * to a scalar and runs tg_backward, and, as the bytes say, a second
+ * reductions over random axes, matmul and addmm, movement, slicing, concat,
+ * pad, gather, scatter_add, index_select, one_hot, the softmax family,
+ * unfold and fold), each on tensors made so far with arguments from the bytes
+ * (mostly sensible, sometimes wrong, now and then extreme). It then sums
+ * everything to a scalar and runs tg_backward, and, as the bytes say, a second
  * tg_backward and tg_grad with and without create_graph followed by a
  * second-order tg_grad.
  *
@@ -486,7 +486,15 @@ static void step(run *r) {
     default: c = yT; break;
     }
     stats sa = stats_of(r, a), sc = stats_of(r, c);
-    took(r, tg_matmul(tp, a, c), "tg_matmul", true, tame(&sa) && tame(&sc));
+    if (one_in(b, 3)) {
+      /* addmm: any operand of the pool as the addend, most often one that
+       * does not broadcast to the product */
+      slot *sd = any(r);
+      took(r, tg_addmm(tp, sd->t, a, c), "tg_addmm", true,
+           tame(&sa) && tame(&sc) && tame(&sd->st));
+    } else {
+      took(r, tg_matmul(tp, a, c), "tg_matmul", true, tame(&sa) && tame(&sc));
+    }
     break;
   }
   case OP_RESHAPE: {
