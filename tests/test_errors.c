@@ -224,6 +224,13 @@ START_TEST(test_shape_product_overflows) {
   ck_assert_ptr_null(tg_empty(tp, TG_F32, 4, s));
   ASSERT_ERROR(TG_ERR_SHAPE,
                "tg_empty: shape is too large (element count overflows)");
+  tg_clear_error(tp);
+  /* 2^62 floats: the count fits in int64 but its bytes do not fit half
+   * the address space */
+  int64_t big[2] = {(int64_t)1 << 31, (int64_t)1 << 31};
+  ck_assert_ptr_null(tg_empty(tp, TG_F32, 2, big));
+  ASSERT_ERROR(TG_ERR_SHAPE,
+               "tg_empty: shape is too large (element count overflows)");
 }
 END_TEST
 

@@ -74,7 +74,11 @@ static bool shape_ok(tg_tape *tp, const char *op, tg_dtype dtype, int ndim,
                d, (long long)shape[d]);
       return false;
     }
-    if (shape[d] > 0 && nonzero > limit / shape[d]) {
+    /* a multiply and a compare, not a division: every new tensor comes
+     * through here */
+    int64_t grown;
+    if (shape[d] > 0 &&
+        (__builtin_mul_overflow(nonzero, shape[d], &grown) || grown > limit)) {
       tg__fail(tp, TG_ERR_SHAPE,
                "%s: shape is too large (element count "
                "overflows)",
